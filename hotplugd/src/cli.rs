@@ -1,0 +1,45 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Attaches host USB devices to running libvirt VMs by rules, and detaches them again.
+#[derive(Debug, Parser)]
+#[command(name = "libvirt-usb-hotplugd", version, about)]
+pub struct Cli {
+    /// Prefix under which /sys and /run/udev are read (a fixture tree in tests).
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// The libvirt connection URI; overrides `libvirt-uri` of the config.
+    #[arg(long, global = true, value_name = "URI")]
+    pub libvirt_uri: Option<String>,
+
+    /// Log debug messages (every device found, with its properties).
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Log only warnings and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// What to do; without one, run the daemon with CONFIG (the original's call).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The configuration file, to run the daemon with.
+    #[arg(value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the USB devices with all their udev properties and tags, as udevadm shows them.
+    List {
+        /// Print a JSON array instead.
+        #[arg(long)]
+        json: bool,
+    },
+}

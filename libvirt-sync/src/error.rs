@@ -1,0 +1,65 @@
+//! The one error type of this crate.
+
+use crate::HostdevSpec;
+
+/// A failed hypervisor operation, with the domain and device it concerned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The connection could not be opened.
+    #[error("cannot connect to libvirt at {uri}: {message}")]
+    Connect {
+        /// The URI tried.
+        uri: String,
+        /// libvirt's message.
+        message: String,
+    },
+    /// The connection broke during an operation; the next call reopens it.
+    #[error("lost the connection to libvirt: {message}")]
+    ConnectionLost {
+        /// libvirt's message.
+        message: String,
+    },
+    /// A domain's state or XML could not be read.
+    #[error("cannot read domain {domain}: {message}")]
+    ReadDomain {
+        /// The domain.
+        domain: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An attach failed.
+    #[error("cannot attach {device} to {domain}: {message}")]
+    Attach {
+        /// The domain.
+        domain: String,
+        /// The device.
+        device: HostdevSpec,
+        /// libvirt's message.
+        message: String,
+        /// Whether trying again later may succeed (the domain is not running now, the connection
+        /// broke) rather than the request itself being wrong (device missing, unsupported).
+        transient: bool,
+    },
+    /// A detach failed.
+    #[error("cannot detach {device} from {domain}: {message}")]
+    Detach {
+        /// The domain.
+        domain: String,
+        /// The device.
+        device: HostdevSpec,
+        /// libvirt's message.
+        message: String,
+        /// As for [`Error::Attach`].
+        transient: bool,
+    },
+}
+
+impl Error {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::ConnectionLost { .. } | Error::ReadDomain { .. } => true,
+            Error::Attach { transient, .. } | Error::Detach { transient, .. } => *transient,
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Keeps libvirt domains' USB hostdevs in step with a desired assignment of devices to machines.
+//!
+//! This crate speaks of domains and hostdevs only; it knows nothing of sysfs or matching rules.
+//! * [`Hypervisor`]: what the daemon needs of libvirt (list configured domains with their USB hostdevs,
+//!   attach one, detach one), object safe, with the real backend in `LibvirtHypervisor` and an
+//!   in-memory `MockHypervisor` (feature `mock`) for tests.
+//! * [`HostdevSpec`]: a hostdev the daemon attaches; its alias `ua-hotplugd-B-D-VVVV-PPPP` marks it as
+//!   owned. [`ObservedHostdev`]: a hostdev as read from a domain's live XML, owned or not.
+//!
+//! ```
+//! use libvirt_sync::HostdevSpec;
+//!
+//! let webcam = HostdevSpec { bus: 3, device: 5, vendor_id: 0x046d, product_id: 0x0825 };
+//! assert_eq!(webcam.alias(), "ua-hotplugd-3-5-046d-0825");
+//! assert_eq!(HostdevSpec::from_alias("ua-hotplugd-3-5-046d-0825"), Some(webcam));
+//! ```
+#![deny(unsafe_code)]
+
+mod error;
+mod hostdev;
+mod hypervisor;
+
+pub use error::Error;
+pub use hostdev::{HostdevSpec, ObservedHostdev, OWNED_ALIAS_PREFIX};
+pub use hypervisor::{DomainState, Hypervisor};

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of libvirt-usb-hotplugd: formatting, lints, and the whole test suite, including
+# the tests against a real libvirtd + QEMU/KVM guest.
+#
+# As root on a fresh Debian/Ubuntu machine it first installs what the build and the tests need
+# (pkg-config, libvirt-dev, libvirt-daemon, QEMU; see scripts/libvirt-env.sh), starts virtlogd and
+# libvirtd with a tiny test guest, and stops them again by PID when the tests end, pass or fail.
+#
+# Not root: the libvirt tests need a libvirtd you started (scripts/libvirt-env.sh start DIR, as
+# root) and HOTPLUGD_TEST_LIBVIRT_URI set; or opt out of them explicitly with
+# HOTPLUGD_SKIP_LIBVIRT_TESTS=1 (they then print that they were skipped).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ]; then
+    scripts/libvirt-env.sh install
+    if [ "${HOTPLUGD_SKIP_LIBVIRT_TESTS:-}" != 1 ] && [ -z "${HOTPLUGD_TEST_LIBVIRT_URI:-}" ]; then
+        state_dir=$(mktemp -d /tmp/hotplugd-libvirt.XXXXXX)
+        trap 'scripts/libvirt-env.sh stop "$state_dir"' EXIT
+        eval "$(scripts/libvirt-env.sh start "$state_dir")"
+    fi
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --all-features -j2 -- -D warnings
+echo "== cargo test"
+cargo test --workspace --all-features -j2

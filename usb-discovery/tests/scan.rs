@@ -1,0 +1,160 @@
+//! Scans of trees built with the fixture builder: layout rules, partial failure, odd input.
+
+use std::fs;
+
+use fixtures::{FixtureTree, UsbDeviceBuilder};
+use hotplug_match::Device;
+use usb_discovery::{Discovery, SysfsDiscovery};
+
+fn scan(tree: &FixtureTree) -> Vec<usb_discovery::UsbDevice> {
+    SysfsDiscovery::new(tree.root())
+        .scan()
+        .expect("scan succeeds")
+}
+
+#[test]
+fn keeps_usb_devices_and_skips_interfaces() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&UsbDeviceBuilder::root_hub(3).build())
+        .expect("hub");
+    tree.add(
+        &UsbDeviceBuilder::new("3-6.3", 5)
+            .ids(0x046d, 0x0825)
+            .build(),
+    )
+    .expect("webcam");
+    assert!(
+        tree.bus_devices().join("3-6.3:1.0").exists(),
+        "the interface is in the bus list"
+    );
+    let names: Vec<String> = scan(&tree).into_iter().map(|d| d.kernel_name).collect();
+    assert_eq!(names, ["usb3", "3-6.3"]);
+}
+
+#[test]
+fn builds_the_udevadm_property_set_from_uevent_and_database() {
+    let tree = FixtureTree::new().expect("tree");
+    let files = UsbDeviceBuilder::new("3-6.3", 5)
+        .ids(0x046d, 0x0825)
+        .serial("ABC123")
+        .property("ID_PATH", "pci-0000:00:14.0-usb-0:6.3")
+        .tag("uaccess")
+        .old_tag("seat")
+        .build();
+    tree.add(&files).expect("written");
+    let device = scan(&tree).remove(0);
+    assert_eq!(
+        (
+            device.bus,
+            device.device,
+            device.vendor_id,
+            device.product_id
+        ),
+        (3, 5, 0x046d, 0x0825)
+    );
+    assert_eq!(
+        device.property("DEVNAME"),
+        Some("/dev/bus/usb/003/005"),
+        "DEVNAME made absolute"
+    );
+    assert_eq!(device.property("SUBSYSTEM"), Some("usb"));
+    assert_eq!(device.property("DEVPATH"), Some(files.devpath.as_str()));
+    assert_eq!(device.property("MINOR"), Some("260"));
+    assert_eq!(
+        device.property("USEC_INITIALIZED"),
+        Some("1000260"),
+        "from the record's I: line"
+    );
+    assert_eq!(device.property("ID_SERIAL_SHORT"), Some("ABC123"));
+    assert_eq!(
+        device.property("ID_PATH"),
+        Some("pci-0000:00:14.0-usb-0:6.3")
+    );
+    assert_eq!(device.property("TAGS"), None, "tags are kept apart");
+    assert!(device.has_tag("uaccess") && device.has_tag("seat"));
+    assert!(device.has_current_tag("uaccess") && !device.has_current_tag("seat"));
+    assert_eq!(device.serial.as_deref(), Some("ABC123"));
+    assert!(device.initialized);
+}
+
+#[test]
+fn a_device_without_a_udev_record_has_the_kernel_properties_only() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&UsbDeviceBuilder::new("1-2", 7).uninitialized().build())
+        .expect("written");
+    let device = scan(&tree).remove(0);
+    assert!(!device.initialized);
+    assert_eq!(device.property("BUSNUM"), Some("001"));
+    assert_eq!(device.property("ID_BUS"), None);
+    assert!(device.tags.is_empty() && device.current_tags.is_empty());
+}
+
+#[test]
+fn a_device_vanishing_mid_scan_leaves_the_others() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&UsbDeviceBuilder::new("1-1", 2).build())
+        .expect("written");
+    tree.add(&UsbDeviceBuilder::new("1-3", 4).build())
+        .expect("written");
+    tree.add_dangling_link("1-2").expect("dangling link");
+    let names: Vec<String> = scan(&tree).into_iter().map(|d| d.kernel_name).collect();
+    assert_eq!(names, ["1-1", "1-3"]);
+}
+
+#[test]
+fn an_unreadable_or_malformed_device_does_not_fail_the_scan() {
+    let tree = FixtureTree::new().expect("tree");
+    let bad_vendor = UsbDeviceBuilder::new("1-1", 2).build();
+    let dir = tree.add(&bad_vendor).expect("written");
+    fs::write(dir.join("idVendor"), "zzzz\n").expect("corrupt");
+    let no_busnum = UsbDeviceBuilder::new("1-2", 3).build();
+    let dir = tree.add(&no_busnum).expect("written");
+    fs::remove_file(dir.join("busnum")).expect("remove");
+    let record_is_a_directory = UsbDeviceBuilder::new("1-4", 5).uninitialized().build();
+    tree.add(&record_is_a_directory).expect("written");
+    fs::create_dir(tree.udev_record_path(record_is_a_directory.dev)).expect("mkdir");
+    tree.add(&UsbDeviceBuilder::new("1-3", 4).build())
+        .expect("written");
+    let names: Vec<String> = scan(&tree).into_iter().map(|d| d.kernel_name).collect();
+    assert_eq!(names, ["1-3"]);
+}
+
+#[test]
+fn attributes_lose_one_newline_and_keep_other_whitespace() {
+    let tree = FixtureTree::new().expect("tree");
+    let dir = tree
+        .add(&UsbDeviceBuilder::new("1-1", 2).build())
+        .expect("written");
+    fs::write(dir.join("manufacturer"), "VIA Labs, Inc.         \n\n").expect("write");
+    fs::write(dir.join("product"), "no newline").expect("write");
+    let device = scan(&tree).remove(0);
+    assert_eq!(
+        device.manufacturer.as_deref(),
+        Some("VIA Labs, Inc.         \n")
+    );
+    assert_eq!(device.product.as_deref(), Some("no newline"));
+}
+
+#[test]
+fn removing_a_device_removes_it_from_the_next_scan() {
+    let tree = FixtureTree::new().expect("tree");
+    let webcam = UsbDeviceBuilder::new("3-6", 5).build();
+    tree.add(&webcam).expect("written");
+    assert_eq!(scan(&tree).len(), 1);
+    tree.remove(&webcam).expect("removed");
+    assert!(scan(&tree).is_empty());
+    assert!(!tree.udev_record_path(webcam.dev).exists());
+}
+
+#[test]
+fn a_missing_root_is_an_error_naming_the_path() {
+    let error = SysfsDiscovery::new(std::path::Path::new("/nonexistent-root"))
+        .scan()
+        .expect_err("no tree");
+    assert!(
+        error
+            .to_string()
+            .contains("/nonexistent-root/sys/bus/usb/devices"),
+        "{error}"
+    );
+}
