@@ -27,6 +27,16 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A domain's XML is not well-formed, or not a domain's XML.
+    #[error("malformed XML of domain {domain} at byte {position}: {message}")]
+    DomainXml {
+        /// The domain.
+        domain: String,
+        /// The byte offset in the XML where the problem was found.
+        position: u64,
+        /// What is wrong.
+        message: String,
+    },
     /// An attach failed.
     #[error("cannot attach {device} to {domain}: {message}")]
     Attach {
@@ -59,6 +69,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connect { .. } | Error::ConnectionLost { .. } | Error::ReadDomain { .. } => true,
+            Error::DomainXml { .. } => false,
             Error::Attach { transient, .. } | Error::Detach { transient, .. } => *transient,
         }
     }

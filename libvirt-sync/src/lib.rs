@@ -19,7 +19,11 @@
 mod error;
 mod hostdev;
 mod hypervisor;
+mod libvirt;
+mod xml;
 
 pub use error::Error;
 pub use hostdev::{HostdevSpec, ObservedHostdev, OWNED_ALIAS_PREFIX};
 pub use hypervisor::{DomainState, Hypervisor};
+pub use libvirt::LibvirtHypervisor;
+pub use xml::{hostdev_xml, hostdev_xml_with_policy, parse_usb_hostdevs, StartupPolicy};

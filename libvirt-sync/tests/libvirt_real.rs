@@ -1,0 +1,420 @@
+//! `LibvirtHypervisor` against a real libvirtd and a running QEMU/KVM guest, as started by
+//! `scripts/libvirt-env.sh start STATE_DIR` (which prints the environment these tests read):
+//! * `HOTPLUGD_TEST_LIBVIRT_URI`: the libvirt URI (required; without it these tests fail, unless
+//!   `HOTPLUGD_SKIP_LIBVIRT_TESTS=1` opts out, and then they say they were skipped);
+//! * `HOTPLUGD_TEST_DOMAIN`: the running guest (default `hotplugd-test`);
+//! * `HOTPLUGD_TEST_DOMAIN_OFF`: a defined guest that is shut off (default `hotplugd-test-off`).
+//!
+//! The USB devices attached here are absent from the host: hostdevs with `startupPolicy='optional'`
+//! are attached all the same (libvirt marks them `missing='yes'`). Each test uses its own host bus
+//! number, so the tests may run in parallel on the one guest, and each detaches what it attached,
+//! even when it fails.
+
+use std::env;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use libvirt_sync::{
+    hostdev_xml, DomainState, Error, HostdevSpec, Hypervisor, LibvirtHypervisor, ObservedHostdev,
+    StartupPolicy,
+};
+
+/// Where the real libvirt environment is.
+struct RealLibvirt {
+    uri: String,
+    running: String,
+    shut_off: String,
+}
+
+/// The real libvirt environment from the variables that `scripts/libvirt-env.sh start` prints, or
+/// `None` (after saying so) when the developer opted out with `HOTPLUGD_SKIP_LIBVIRT_TESTS=1`.
+/// Fails the test, saying how to start the environment, when neither is set.
+fn real_libvirt(test: &str) -> Option<RealLibvirt> {
+    let Ok(uri) = env::var("HOTPLUGD_TEST_LIBVIRT_URI") else {
+        if env::var("HOTPLUGD_SKIP_LIBVIRT_TESTS").as_deref() == Ok("1") {
+            eprintln!(
+                "{test}: SKIPPED (HOTPLUGD_SKIP_LIBVIRT_TESTS=1): it needs a real libvirtd and guest"
+            );
+            return None;
+        }
+        panic!(
+            "{test} needs a real libvirtd with a running test guest, and HOTPLUGD_TEST_LIBVIRT_URI is \
+             not set. Start one as root with\n    eval \"$(scripts/libvirt-env.sh start /tmp/hotplugd-libvirt)\"\n\
+             (stop it with `scripts/libvirt-env.sh stop /tmp/hotplugd-libvirt`), or opt out of the \
+             real-libvirt tests with HOTPLUGD_SKIP_LIBVIRT_TESTS=1"
+        );
+    };
+    let var_or = |name: &str, default: &str| env::var(name).unwrap_or_else(|_| default.to_string());
+    Some(RealLibvirt {
+        uri,
+        running: var_or("HOTPLUGD_TEST_DOMAIN", "hotplugd-test"),
+        shut_off: var_or("HOTPLUGD_TEST_DOMAIN_OFF", "hotplugd-test-off"),
+    })
+}
+
+impl RealLibvirt {
+    fn open(&self) -> LibvirtHypervisor {
+        LibvirtHypervisor::open(Some(&self.uri)).unwrap()
+    }
+
+    /// Runs `virsh -c URI ARGS…` with `stdin` as its standard input; its stdout, or its stderr as
+    /// the error.
+    fn virsh(&self, args: &[&str], stdin: &str) -> Result<String, String> {
+        let mut child = Command::new("virsh")
+            .args(["-q", "-c", &self.uri])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("virsh runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin is piped")
+            .write_all(stdin.as_bytes())
+            .expect("virsh reads stdin");
+        let output = child.wait_with_output().expect("virsh finishes");
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    /// `virsh attach-device --live` of a hand-written hostdev, as a user would add a static one.
+    fn attach_by_hand(&self, hostdev: &str) {
+        self.virsh(
+            &["attach-device", &self.running, "/dev/stdin", "--live"],
+            hostdev,
+        )
+        .unwrap_or_else(|error| panic!("virsh attach-device {hostdev}: {error}"));
+    }
+
+    /// The running guest's live XML, as virsh prints it.
+    fn live_xml(&self) -> String {
+        self.virsh(&["dumpxml", &self.running], "").unwrap()
+    }
+
+    /// The running guest's USB hostdevs, through the API.
+    fn hostdevs(&self, libvirt: &mut LibvirtHypervisor) -> Vec<ObservedHostdev> {
+        let mut states = libvirt
+            .domains(std::slice::from_ref(&self.running))
+            .unwrap();
+        assert_eq!(states.len(), 1, "{states:?}");
+        assert!(states[0].active, "{} is not running", self.running);
+        states.remove(0).hostdevs
+    }
+
+    /// The running guest's USB hostdevs whose source is on host bus `bus`, through the API.
+    fn hostdevs_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> Vec<ObservedHostdev> {
+        let mut hostdevs = self.hostdevs(libvirt);
+        hostdevs.retain(|hostdev| hostdev.bus == Some(bus));
+        hostdevs
+    }
+}
+
+/// Detaches (with virsh, by source) every hostdev given to it when dropped, so that a failing test
+/// leaves the guest as it found it. Errors are ignored: most are already detached by the test.
+struct DetachOnDrop<'a> {
+    libvirt: &'a RealLibvirt,
+    hostdevs: Vec<String>,
+}
+
+impl Drop for DetachOnDrop<'_> {
+    fn drop(&mut self) {
+        for hostdev in &self.hostdevs {
+            let _ = self.libvirt.virsh(
+                &[
+                    "detach-device",
+                    &self.libvirt.running,
+                    "/dev/stdin",
+                    "--live",
+                ],
+                hostdev,
+            );
+        }
+    }
+}
+
+fn webcam_on(bus: u16, device: u16) -> HostdevSpec {
+    HostdevSpec {
+        bus,
+        device,
+        vendor_id: 0x046d,
+        product_id: 0x0825,
+    }
+}
+
+#[test]
+fn real_owned_hostdev_is_attached_seen_with_its_alias_and_detached() {
+    let Some(real) =
+        real_libvirt("real_owned_hostdev_is_attached_seen_with_its_alias_and_detached")
+    else {
+        return;
+    };
+    let mut libvirt = real.open();
+    let webcam = webcam_on(41, 11);
+    let _cleanup = DetachOnDrop {
+        libvirt: &real,
+        hostdevs: vec![hostdev_xml(&webcam)],
+    };
+    assert_eq!(
+        real.hostdevs_on_bus(&mut libvirt, 41),
+        vec![],
+        "left over from an earlier run?"
+    );
+
+    libvirt.attach(&real.running, &webcam).unwrap();
+
+    let seen = real.hostdevs_on_bus(&mut libvirt, 41);
+    assert_eq!(seen, vec![ObservedHostdev::from(webcam)]);
+    assert_eq!(seen[0].owned_spec(), Some(webcam));
+    // libvirt kept the alias and marked the absent device as missing.
+    let live = real.live_xml();
+    assert!(
+        live.contains("<alias name='ua-hotplugd-41-11-046d-0825'/>"),
+        "{live}"
+    );
+    assert!(
+        live.contains("<source startupPolicy='optional' missing='yes'>"),
+        "{live}"
+    );
+
+    // Attaching it again is refused by libvirt (the alias is taken), as a permanent error.
+    let again = libvirt.attach(&real.running, &webcam).unwrap_err();
+    assert!(
+        matches!(
+            &again,
+            Error::Attach {
+                transient: false,
+                ..
+            }
+        ),
+        "{again:?}"
+    );
+    assert!(
+        again.to_string().contains("ua-hotplugd-41-11-046d-0825"),
+        "{again}"
+    );
+
+    libvirt.detach(&real.running, &webcam).unwrap();
+
+    // detach returns once the hostdev is gone from the live XML.
+    assert_eq!(real.hostdevs_on_bus(&mut libvirt, 41), vec![]);
+    assert!(!real.live_xml().contains("ua-hotplugd-41-11-046d-0825"));
+    let error = libvirt.detach(&real.running, &webcam).unwrap_err();
+    assert!(
+        !error.is_transient() && error.to_string().contains("device not found"),
+        "{error}"
+    );
+}
+
+#[test]
+fn real_static_hostdevs_are_unowned_and_survive_detaching_the_owned_ones() {
+    let Some(real) =
+        real_libvirt("real_static_hostdevs_are_unowned_and_survive_detaching_the_owned_ones")
+    else {
+        return;
+    };
+    let mut libvirt = real.open();
+    // Added by hand: one without alias (libvirt names it hostdevN), one with a user alias of its
+    // own, and one with the same ids as the owned ones but no address (libvirt's detach, matching
+    // by bus and device, must not take it).
+    let static_without_alias = "<hostdev mode='subsystem' type='usb' managed='yes'><source startupPolicy='optional'>\
+         <vendor id='0x046d'/><product id='0x0825'/><address bus='42' device='1'/></source></hostdev>";
+    let static_with_alias =
+        "<hostdev mode='subsystem' type='usb'><source startupPolicy='optional'>\
+         <vendor id='0x1050'/><product id='0x0407'/><address bus='42' device='2'/></source>\
+         <alias name='ua-static-yubikey-42'/></hostdev>";
+    let static_without_address = "<hostdev mode='subsystem' type='usb'><source startupPolicy='optional'>\
+         <vendor id='0x2a42'/><product id='0x0042'/></source><alias name='ua-static-no-address-42'/></hostdev>";
+    let owned = [
+        webcam_on(42, 3),
+        HostdevSpec {
+            vendor_id: 0x2a42,
+            product_id: 0x0042,
+            ..webcam_on(42, 4)
+        },
+    ];
+    let _cleanup = DetachOnDrop {
+        libvirt: &real,
+        hostdevs: [
+            static_without_alias,
+            static_with_alias,
+            static_without_address,
+        ]
+        .map(str::to_string)
+        .into_iter()
+        .chain(owned.iter().map(hostdev_xml))
+        .collect(),
+    };
+    real.attach_by_hand(static_without_address);
+    real.attach_by_hand(static_without_alias);
+    for spec in &owned {
+        libvirt.attach(&real.running, spec).unwrap();
+    }
+    real.attach_by_hand(static_with_alias);
+
+    // The one without address has no bus: find it by its alias.
+    let all = real.hostdevs(&mut libvirt);
+    let no_address: Vec<_> = all
+        .iter()
+        .filter(|hostdev| hostdev.alias.as_deref() == Some("ua-static-no-address-42"))
+        .collect();
+    assert_eq!(
+        no_address,
+        vec![&ObservedHostdev {
+            vendor_id: Some(0x2a42),
+            product_id: Some(0x0042),
+            alias: Some("ua-static-no-address-42".into()),
+            ..Default::default()
+        }]
+    );
+    let on_bus = real.hostdevs_on_bus(&mut libvirt, 42);
+    let summary: Vec<_> = on_bus
+        .iter()
+        .map(|hostdev| (hostdev.device, hostdev.is_owned()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (Some(1), false),
+            (Some(3), true),
+            (Some(4), true),
+            (Some(2), false)
+        ]
+    );
+    let libvirt_alias = on_bus[0].alias.as_deref().unwrap_or_default();
+    assert!(
+        libvirt_alias.starts_with("hostdev"),
+        "libvirt's own alias, not ours: {libvirt_alias}"
+    );
+
+    // What a reconcile that drops every owned hostdev does: detach each owned one observed.
+    for hostdev in all
+        .iter()
+        .filter(|hostdev| hostdev.bus == Some(42) && hostdev.is_owned())
+    {
+        libvirt
+            .detach(&real.running, &hostdev.owned_spec().unwrap())
+            .unwrap();
+    }
+    let after = real.hostdevs(&mut libvirt);
+    let statics: Vec<_> = all
+        .iter()
+        .filter(|hostdev| !hostdev.is_owned() && !is_other_tests(hostdev))
+        .cloned()
+        .collect();
+    let remaining: Vec<_> = after
+        .into_iter()
+        .filter(|hostdev| !is_other_tests(hostdev))
+        .collect();
+    assert_eq!(remaining, statics);
+    assert_eq!(statics.len(), 3);
+
+    // A detach aimed at a static hostdev's source is refused, and it stays.
+    let static_webcam = webcam_on(42, 1);
+    let error = libvirt.detach(&real.running, &static_webcam).unwrap_err();
+    assert!(
+        !error.is_transient() && error.to_string().contains("refusing"),
+        "{error}"
+    );
+    assert_eq!(real.hostdevs_on_bus(&mut libvirt, 42).len(), 2);
+}
+
+/// Hostdevs the other tests (running in parallel on the same guest) attach: on other buses.
+fn is_other_tests(hostdev: &ObservedHostdev) -> bool {
+    hostdev.bus.is_some_and(|bus| bus != 42)
+}
+
+#[test]
+fn real_mandatory_attach_of_an_absent_device_is_a_clear_permanent_error() {
+    let Some(real) =
+        real_libvirt("real_mandatory_attach_of_an_absent_device_is_a_clear_permanent_error")
+    else {
+        return;
+    };
+    let mut libvirt = real.open();
+    let absent = webcam_on(43, 1);
+    let _cleanup = DetachOnDrop {
+        libvirt: &real,
+        hostdevs: vec![hostdev_xml(&absent)],
+    };
+
+    let error = libvirt
+        .attach_with_policy(&real.running, &absent, StartupPolicy::Mandatory)
+        .unwrap_err();
+
+    let Error::Attach {
+        domain,
+        device,
+        message,
+        transient,
+    } = &error
+    else {
+        panic!("not an attach error: {error:?}");
+    };
+    assert_eq!(
+        (domain, *device, *transient),
+        (&real.running, absent, false)
+    );
+    assert!(
+        message.contains("Did not find USB device 046d:0825 bus:43 device:1"),
+        "{message}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot attach 043/001 (046d:0825) to {}: {message}",
+            real.running
+        )
+    );
+    assert_eq!(real.hostdevs_on_bus(&mut libvirt, 43), vec![]);
+    // The connection is still good for the next call.
+    libvirt.attach(&real.running, &absent).unwrap();
+    libvirt.detach(&real.running, &absent).unwrap();
+}
+
+#[test]
+fn real_shut_off_domain_is_inactive_and_unknown_names_are_left_out() {
+    let Some(real) =
+        real_libvirt("real_shut_off_domain_is_inactive_and_unknown_names_are_left_out")
+    else {
+        return;
+    };
+    let mut libvirt = real.open();
+    let states = libvirt
+        .domains(&[
+            real.shut_off.clone(),
+            "hotplugd-no-such-domain".to_string(),
+            real.running.clone(),
+        ])
+        .unwrap();
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert_eq!(
+        states[0],
+        DomainState {
+            name: real.shut_off.clone(),
+            active: false,
+            hostdevs: vec![]
+        }
+    );
+    assert_eq!(
+        (states[1].name.as_str(), states[1].active),
+        (real.running.as_str(), true)
+    );
+
+    // Attaching to or detaching from a guest that is not running may work later: transient.
+    let webcam = webcam_on(44, 1);
+    for error in [
+        libvirt.attach(&real.shut_off, &webcam).unwrap_err(),
+        libvirt.detach(&real.shut_off, &webcam).unwrap_err(),
+    ] {
+        assert!(error.is_transient(), "{error:?}");
+        assert!(
+            error.to_string().contains("domain is not running"),
+            "{error}"
+        );
+    }
+}
