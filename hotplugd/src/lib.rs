@@ -11,9 +11,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 pub mod cli;
 pub mod commands;
 mod error;
+pub mod logging;
 
 use std::process::ExitCode;
 

@@ -8,6 +8,7 @@ use hotplugd::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    hotplugd::logging::init(cli.verbose, cli.quiet);
     match hotplugd::execute(cli) {
         Ok(code) => code,
         Err(error) => {
