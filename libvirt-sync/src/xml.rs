@@ -199,7 +199,7 @@ fn open_element(
             let mode = attribute(element, b"mode")?;
             let kind = attribute(element, b"type")?;
             // libvirt defaults the mode to "subsystem".
-            let subsystem = mode.as_deref().map_or(true, |mode| mode == "subsystem");
+            let subsystem = mode.as_deref().is_none_or(|mode| mode == "subsystem");
             if subsystem && kind.as_deref() == Some("usb") {
                 hostdevs.push(ObservedHostdev::default());
                 Node::UsbHostdev
