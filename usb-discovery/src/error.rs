@@ -34,6 +34,43 @@ pub enum Error {
     /// The device's udev database record cannot be read.
     #[error(transparent)]
     UdevRecord(#[from] udev_db::Error),
+    /// The udev netlink monitor cannot be opened: the daemon then runs on polling alone.
+    #[error("cannot open the udev netlink monitor ({step})")]
+    OpenUeventMonitor {
+        /// The step that failed: `socket`, `SO_PASSCRED`, `SO_RCVBUF` or `bind to group 2`.
+        step: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Receiving from the udev netlink monitor failed.
+    #[error("cannot receive from the udev netlink monitor")]
+    ReceiveUevent {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The thread of the udev netlink monitor cannot be started.
+    #[error("cannot start the udev netlink monitor thread")]
+    StartUeventThread {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The netlink socket to inject uevents cannot be opened.
+    #[error("cannot open a netlink socket to send uevents")]
+    OpenUeventSender {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A uevent cannot be sent to the udev group (needs root: CAP_NET_ADMIN).
+    #[error("cannot send a uevent to the udev netlink group")]
+    SendUevent {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -46,7 +83,12 @@ impl Error {
             Error::UdevRecord(udev_db::Error::Read { source, .. }) => {
                 source.kind() == std::io::ErrorKind::NotFound
             }
-            Error::BadValue { .. } => false,
+            Error::BadValue { .. }
+            | Error::OpenUeventMonitor { .. }
+            | Error::ReceiveUevent { .. }
+            | Error::StartUeventThread { .. }
+            | Error::OpenUeventSender { .. }
+            | Error::SendUevent { .. } => false,
         }
     }
 }

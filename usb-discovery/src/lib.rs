@@ -20,15 +20,43 @@
 //! }
 //! # Ok::<(), usb_discovery::Error>(())
 //! ```
+//!
+//! [`UeventMonitor`] listens on udev's netlink group for the events udevd sends once a device is
+//! set up, and keeps those of USB devices ([`UsbUevent`]); [`UeventMessage::parse`] is its pure,
+//! fuzz-safe parser of udev's and the kernel's message formats, and [`encode_udev_message`] with
+//! [`UeventSender`] inject synthetic events in tests.
+//!
+//! ```
+//! use usb_discovery::{encode_udev_message, UeventAction, UeventMessage};
+//!
+//! let bytes = encode_udev_message([
+//!     ("ACTION", "add"),
+//!     ("DEVPATH", "/devices/pci0000:00/0000:00:14.0/usb3/3-6/3-6.3"),
+//!     ("SUBSYSTEM", "usb"),
+//!     ("DEVTYPE", "usb_device"),
+//!     ("SEQNUM", "4711"),
+//!     ("BUSNUM", "003"),
+//!     ("DEVNUM", "005"),
+//! ]);
+//! let event = UeventMessage::parse(&bytes).unwrap().usb_device().unwrap();
+//! assert_eq!(event.action, UeventAction::Add);
+//! assert_eq!((event.kernel_name.as_str(), event.bus, event.device), ("3-6.3", Some(3), Some(5)));
+//! ```
 #![forbid(unsafe_code)]
 
 mod device;
 mod error;
 mod sysfs;
+mod uevent;
 
 pub use device::UsbDevice;
 pub use error::Error;
 pub use sysfs::SysfsDiscovery;
+pub use uevent::{
+    encode_kernel_message, encode_udev_message, DropReason, MessageSource, MonitorThread, Received,
+    UdevHeader, UeventAction, UeventMessage, UeventMonitor, UeventSender, UsbUevent,
+    MAX_MESSAGE_LEN, UDEV_HEADER_LEN, UDEV_MONITOR_MAGIC,
+};
 
 /// A source of the USB devices present now.
 pub trait Discovery {
