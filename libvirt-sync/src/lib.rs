@@ -6,6 +6,11 @@
 //!   in-memory `MockHypervisor` (feature `mock`) for tests.
 //! * [`HostdevSpec`]: a hostdev the daemon attaches; its alias `ua-hotplugd-B-D-VVVV-PPPP` marks it as
 //!   owned. [`ObservedHostdev`]: a hostdev as read from a domain's live XML, owned or not.
+//! * [`plan`]: the pure planner. From the devices (each with the machines whose rules match it, in
+//!   config order) and the observed domains, a [`Plan`] of [`Action::Detach`]/[`Action::Attach`]
+//!   that places each device on at most one running machine without stealing or touching hostdevs
+//!   the daemon does not own, with the [`Placement`] of every device for `explain`; [`apply`] runs
+//!   it on a [`Hypervisor`], continuing past failures.
 //!
 //! ```
 //! use libvirt_sync::HostdevSpec;
@@ -16,14 +21,22 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod apply;
 mod error;
 mod hostdev;
 mod hypervisor;
 mod libvirt;
+#[cfg(any(test, feature = "mock"))]
+mod mock;
+mod plan;
 mod xml;
 
+pub use apply::{apply, ActionOutcome, ApplyReport};
 pub use error::Error;
 pub use hostdev::{HostdevSpec, ObservedHostdev, OWNED_ALIAS_PREFIX};
 pub use hypervisor::{DomainState, Hypervisor};
 pub use libvirt::LibvirtHypervisor;
+#[cfg(any(test, feature = "mock"))]
+pub use mock::{Fault, FaultMode, MockCall, MockCallKind, MockHypervisor};
+pub use plan::{plan, Action, DeviceDecision, MatchedDevice, Placement, Plan};
 pub use xml::{hostdev_xml, hostdev_xml_with_policy, parse_usb_hostdevs, StartupPolicy};

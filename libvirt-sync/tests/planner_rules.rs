@@ -1,0 +1,375 @@
+//! The planner's rules (DESIGN.md, Semantics 2–4), one small scenario each.
+
+use libvirt_sync::{
+    plan, Action, DomainState, HostdevSpec, MatchedDevice, ObservedHostdev, Placement, Plan,
+};
+
+const WEBCAM: HostdevSpec = HostdevSpec {
+    bus: 3,
+    device: 5,
+    vendor_id: 0x046d,
+    product_id: 0x0825,
+};
+
+/// The same webcam, unplugged and plugged in again: a new device number.
+const WEBCAM_REPLUGGED: HostdevSpec = HostdevSpec {
+    device: 9,
+    ..WEBCAM
+};
+
+/// A second webcam of the same model, without a serial number.
+const OTHER_WEBCAM: HostdevSpec = HostdevSpec {
+    bus: 1,
+    device: 2,
+    ..WEBCAM
+};
+
+const YUBIKEY: HostdevSpec = HostdevSpec {
+    bus: 1,
+    device: 7,
+    vendor_id: 0x1050,
+    product_id: 0x0407,
+};
+
+fn wanted_by(spec: HostdevSpec, machines: &[&str]) -> MatchedDevice {
+    MatchedDevice {
+        spec,
+        machines: machines.iter().map(|name| name.to_string()).collect(),
+    }
+}
+
+fn running(name: &str, hostdevs: &[ObservedHostdev]) -> DomainState {
+    DomainState {
+        name: name.to_string(),
+        active: true,
+        hostdevs: hostdevs.to_vec(),
+    }
+}
+
+fn stopped(name: &str) -> DomainState {
+    DomainState {
+        name: name.to_string(),
+        active: false,
+        hostdevs: vec![],
+    }
+}
+
+fn owned(spec: HostdevSpec) -> ObservedHostdev {
+    ObservedHostdev::from(spec)
+}
+
+/// A hand-written hostdev with the device's full source and a non-owned alias.
+fn static_at(spec: HostdevSpec) -> ObservedHostdev {
+    ObservedHostdev {
+        alias: Some("hostdev0".into()),
+        ..ObservedHostdev::from(spec)
+    }
+}
+
+/// A hand-written hostdev naming only vendor and product.
+fn static_ids(spec: HostdevSpec) -> ObservedHostdev {
+    ObservedHostdev {
+        vendor_id: Some(spec.vendor_id),
+        product_id: Some(spec.product_id),
+        ..ObservedHostdev::default()
+    }
+}
+
+fn attach(machine: &str, hostdev: HostdevSpec) -> Action {
+    Action::Attach {
+        machine: machine.into(),
+        hostdev,
+    }
+}
+
+fn detach(machine: &str, hostdev: HostdevSpec) -> Action {
+    Action::Detach {
+        machine: machine.into(),
+        hostdev,
+    }
+}
+
+fn placement(plan: &Plan, device: &HostdevSpec) -> Placement {
+    plan.decision(device).expect("a decision").placement.clone()
+}
+
+fn conflicts(plan: &Plan, device: &HostdevSpec) -> Vec<String> {
+    plan.decision(device).expect("a decision").conflicts.clone()
+}
+
+fn on(machine: &str) -> String {
+    machine.to_string()
+}
+
+#[test]
+fn conflict_goes_to_the_first_running_machine_in_config_order() {
+    // Config order is "zulu", then "alpha": not name order.
+    let devices = [wanted_by(WEBCAM, &["zulu", "alpha"])];
+    let plan = plan(&devices, &[running("alpha", &[]), running("zulu", &[])]);
+    assert_eq!(plan.actions, [attach("zulu", WEBCAM)]);
+    assert_eq!(
+        placement(&plan, &WEBCAM),
+        Placement::Attach {
+            machine: on("zulu")
+        }
+    );
+    assert_eq!(conflicts(&plan, &WEBCAM), [on("alpha")]);
+}
+
+#[test]
+fn a_stopped_first_choice_leaves_the_device_to_the_next_running_one() {
+    let devices = [wanted_by(WEBCAM, &["zulu", "alpha"])];
+    let plan = plan(&devices, &[running("alpha", &[]), stopped("zulu")]);
+    assert_eq!(plan.actions, [attach("alpha", WEBCAM)]);
+    assert_eq!(conflicts(&plan, &WEBCAM), Vec::<String>::new());
+}
+
+#[test]
+fn no_stealing_a_device_stays_on_a_later_machine_that_still_matches() {
+    let devices = [wanted_by(WEBCAM, &["first", "second"])];
+    let domains = [running("first", &[]), running("second", &[owned(WEBCAM)])];
+    let plan = plan(&devices, &domains);
+    assert_eq!(plan.actions, []);
+    assert_eq!(
+        placement(&plan, &WEBCAM),
+        Placement::Owned {
+            machine: on("second")
+        }
+    );
+    assert_eq!(conflicts(&plan, &WEBCAM), [on("first")]);
+}
+
+#[test]
+fn replug_detaches_the_stale_hostdev_and_attaches_the_new_device_number() {
+    let devices = [wanted_by(WEBCAM_REPLUGGED, &["vm"])];
+    let plan = plan(&devices, &[running("vm", &[owned(WEBCAM)])]);
+    assert_eq!(
+        plan.actions,
+        [detach("vm", WEBCAM), attach("vm", WEBCAM_REPLUGGED)]
+    );
+}
+
+#[test]
+fn a_device_held_by_a_static_hostdev_of_a_non_matching_machine_is_busy_there() {
+    let devices = [wanted_by(WEBCAM, &["vm"])];
+    let domains = [running("vm", &[]), running("other", &[static_at(WEBCAM)])];
+    let plan = plan(&devices, &domains);
+    assert_eq!(
+        plan.actions,
+        [],
+        "neither attached to vm nor detached from other"
+    );
+    assert_eq!(
+        placement(&plan, &WEBCAM),
+        Placement::Busy {
+            machine: on("other")
+        }
+    );
+    assert_eq!(conflicts(&plan, &WEBCAM), [on("vm")]);
+}
+
+#[test]
+fn a_busy_device_owned_on_a_non_matching_machine_is_detached_there_and_not_attached() {
+    let devices = [wanted_by(WEBCAM, &["vm"])];
+    let domains = [
+        running("vm", &[]),
+        running("other", &[static_at(WEBCAM)]),
+        running("old", &[owned(WEBCAM)]),
+    ];
+    let plan = plan(&devices, &domains);
+    assert_eq!(plan.actions, [detach("old", WEBCAM)]);
+    assert_eq!(
+        placement(&plan, &WEBCAM),
+        Placement::Busy {
+            machine: on("other")
+        }
+    );
+}
+
+#[test]
+fn a_static_hostdev_on_a_matching_machine_counts_as_placed() {
+    for held in [static_at(WEBCAM), static_ids(WEBCAM)] {
+        let devices = [wanted_by(WEBCAM, &["first", "vm"])];
+        let plan = plan(
+            &devices,
+            &[
+                running("first", &[]),
+                running("vm", std::slice::from_ref(&held)),
+            ],
+        );
+        assert_eq!(plan.actions, [], "{held:?}");
+        assert_eq!(
+            placement(&plan, &WEBCAM),
+            Placement::Held { machine: on("vm") }
+        );
+        assert_eq!(conflicts(&plan, &WEBCAM), [on("first")]);
+    }
+}
+
+#[test]
+fn an_inactive_machine_gets_nothing_and_loses_nothing() {
+    let devices = [wanted_by(WEBCAM, &["vm"]), wanted_by(YUBIKEY, &[])];
+    // Hostdevs of an inactive domain are not live, even if a caller lists some.
+    let mut vm = stopped("vm");
+    vm.hostdevs = vec![owned(YUBIKEY)];
+    let plan = plan(&devices, &[vm]);
+    assert_eq!(plan.actions, []);
+    assert_eq!(placement(&plan, &WEBCAM), Placement::Unassigned);
+    assert_eq!(conflicts(&plan, &WEBCAM), Vec::<String>::new());
+}
+
+#[test]
+fn an_unknown_machine_is_not_running() {
+    let plan = plan(&[wanted_by(WEBCAM, &["undefined"])], &[]);
+    assert_eq!(plan.actions, []);
+    assert_eq!(placement(&plan, &WEBCAM), Placement::Unassigned);
+}
+
+#[test]
+fn a_gone_device_s_owned_hostdev_is_detached_and_a_static_one_kept() {
+    let domains = [running("vm", &[owned(WEBCAM), static_at(YUBIKEY)])];
+    let plan = plan(&[], &domains);
+    assert_eq!(plan.actions, [detach("vm", WEBCAM)]);
+    assert_eq!(plan.decisions, []);
+}
+
+#[test]
+fn a_device_that_no_longer_matches_moves_to_the_machine_that_does() {
+    let devices = [wanted_by(WEBCAM, &["new"])];
+    let plan = plan(
+        &devices,
+        &[running("old", &[owned(WEBCAM)]), running("new", &[])],
+    );
+    assert_eq!(plan.actions, [detach("old", WEBCAM), attach("new", WEBCAM)]);
+}
+
+#[test]
+fn a_device_no_machine_wants_any_more_is_detached_and_goes_nowhere() {
+    // Also how a hub is listed: with no machines.
+    let plan = plan(
+        &[wanted_by(WEBCAM, &[])],
+        &[running("vm", &[owned(WEBCAM)])],
+    );
+    assert_eq!(plan.actions, [detach("vm", WEBCAM)]);
+    assert_eq!(placement(&plan, &WEBCAM), Placement::Unassigned);
+}
+
+#[test]
+fn a_static_hostdev_is_never_detached_even_where_its_device_does_not_match() {
+    let devices = [wanted_by(WEBCAM, &[]), wanted_by(YUBIKEY, &["vm"])];
+    let domains = [running("vm", &[static_at(WEBCAM), static_ids(YUBIKEY)])];
+    let plan = plan(&devices, &domains);
+    assert_eq!(plan.actions, []);
+    assert_eq!(
+        placement(&plan, &WEBCAM),
+        Placement::Busy { machine: on("vm") }
+    );
+    assert_eq!(
+        placement(&plan, &YUBIKEY),
+        Placement::Held { machine: on("vm") }
+    );
+}
+
+#[test]
+fn a_device_owned_on_two_matching_machines_stays_on_the_first_in_config_order() {
+    let devices = [wanted_by(WEBCAM, &["b", "a"])];
+    let domains = [
+        running("a", &[owned(WEBCAM)]),
+        running("b", &[owned(WEBCAM)]),
+    ];
+    let plan = plan(&devices, &domains);
+    assert_eq!(plan.actions, [detach("a", WEBCAM)]);
+    assert_eq!(
+        placement(&plan, &WEBCAM),
+        Placement::Owned { machine: on("b") }
+    );
+}
+
+#[test]
+fn a_static_hostdev_without_address_holds_the_first_identical_device_not_placed_otherwise() {
+    // OTHER_WEBCAM (1/2) comes first in (bus, device) order, but is owned on a machine that
+    // matches it: the static hostdev of "kiosk" holds WEBCAM (3/5), which is busy there.
+    let devices = [wanted_by(WEBCAM, &["vm"]), wanted_by(OTHER_WEBCAM, &["vm"])];
+    let domains = [
+        running("vm", &[owned(OTHER_WEBCAM)]),
+        running("kiosk", &[static_ids(WEBCAM)]),
+    ];
+    let placed = plan(&devices, &domains);
+    assert_eq!(placed.actions, []);
+    assert_eq!(
+        placement(&placed, &WEBCAM),
+        Placement::Busy {
+            machine: on("kiosk")
+        }
+    );
+    assert_eq!(
+        placement(&placed, &OTHER_WEBCAM),
+        Placement::Owned { machine: on("vm") }
+    );
+
+    // With nothing owned, it holds the first one, and the other goes to "vm".
+    let fresh = plan(
+        &devices,
+        &[running("vm", &[]), running("kiosk", &[static_ids(WEBCAM)])],
+    );
+    assert_eq!(
+        placement(&fresh, &OTHER_WEBCAM),
+        Placement::Busy {
+            machine: on("kiosk")
+        }
+    );
+    assert_eq!(fresh.actions, [attach("vm", WEBCAM)]);
+}
+
+#[test]
+fn a_static_hostdev_whose_ids_disagree_with_the_device_at_its_address_holds_nothing() {
+    let mut stale = static_at(WEBCAM);
+    stale.vendor_id = Some(0x1234);
+    let devices = [wanted_by(WEBCAM, &["vm"])];
+    let plan = plan(&devices, &[running("vm", &[]), running("other", &[stale])]);
+    assert_eq!(plan.actions, [attach("vm", WEBCAM)]);
+}
+
+#[test]
+fn an_owned_prefix_hostdev_that_names_no_device_is_left_alone() {
+    let damaged = ObservedHostdev {
+        vendor_id: Some(WEBCAM.vendor_id),
+        alias: Some("ua-hotplugd-damaged".into()),
+        ..ObservedHostdev::default()
+    };
+    assert!(damaged.is_owned() && damaged.owned_spec().is_none());
+    let plan = plan(&[wanted_by(WEBCAM, &["vm"])], &[running("vm", &[damaged])]);
+    assert_eq!(plan.actions, [attach("vm", WEBCAM)]);
+}
+
+#[test]
+fn actions_are_detaches_then_attaches_each_by_machine_then_device() {
+    let devices = [
+        wanted_by(YUBIKEY, &["b"]),
+        wanted_by(WEBCAM, &["a"]),
+        wanted_by(OTHER_WEBCAM, &["a"]),
+    ];
+    let domains = [
+        running("b", &[owned(WEBCAM_REPLUGGED)]),
+        running("a", &[owned(YUBIKEY)]),
+    ];
+    let plan = plan(&devices, &domains);
+    assert_eq!(
+        plan.actions,
+        [
+            detach("a", YUBIKEY),
+            detach("b", WEBCAM_REPLUGGED),
+            attach("a", OTHER_WEBCAM),
+            attach("a", WEBCAM),
+            attach("b", YUBIKEY),
+        ]
+    );
+}
+
+#[test]
+fn a_device_listed_twice_is_planned_once() {
+    let devices = [wanted_by(WEBCAM, &["vm"]), wanted_by(WEBCAM, &["vm"])];
+    let plan = plan(&devices, &[running("vm", &[])]);
+    assert_eq!(plan.actions, [attach("vm", WEBCAM)]);
+    assert_eq!(plan.decisions.len(), 1);
+}
