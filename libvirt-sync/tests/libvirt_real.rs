@@ -15,8 +15,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use libvirt_sync::{
-    hostdev_xml, DomainState, Error, HostdevSpec, Hypervisor, LibvirtHypervisor, ObservedHostdev,
-    StartupPolicy,
+    hostdev_xml, Action, DomainState, Error, HostdevSpec, Hypervisor, LibvirtHypervisor,
+    MatchedDevice, ObservedHostdev, Placement, StartupPolicy,
 };
 
 /// Where the real libvirt environment is.
@@ -107,6 +107,21 @@ impl RealLibvirt {
     }
 
     /// The running guest's USB hostdevs whose source is on host bus `bus`, through the API.
+    /// The running guest's state with only this test's hostdevs (those on `bus`, and for bus 42 the
+    /// static one without address), so that the tests running beside it do not disturb its plans.
+    fn state_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> DomainState {
+        let hostdevs = self
+            .hostdevs(libvirt)
+            .into_iter()
+            .filter(|hostdev| hostdev.bus.map_or(bus == 42, |on| on == bus))
+            .collect();
+        DomainState {
+            name: self.running.clone(),
+            active: true,
+            hostdevs,
+        }
+    }
+
     fn hostdevs_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> Vec<ObservedHostdev> {
         let mut hostdevs = self.hostdevs(libvirt);
         hostdevs.retain(|hostdev| hostdev.bus == Some(bus));
@@ -170,6 +185,20 @@ fn real_owned_hostdev_is_attached_seen_with_its_alias_and_detached() {
     let seen = real.hostdevs_on_bus(&mut libvirt, 41);
     assert_eq!(seen, vec![ObservedHostdev::from(webcam)]);
     assert_eq!(seen[0].owned_spec(), Some(webcam));
+
+    // Planning against the observed state, with the device still wanted there: nothing to do.
+    let wanted = [MatchedDevice {
+        spec: webcam,
+        machines: vec![real.running.clone()],
+    }];
+    let plan = libvirt_sync::plan(&wanted, &[real.state_on_bus(&mut libvirt, 41)]);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        plan.decision(&webcam).map(|decision| &decision.placement),
+        Some(&Placement::Owned {
+            machine: real.running.clone()
+        })
+    );
     // libvirt kept the alias and marked the absent device as missing.
     let live = real.live_xml();
     assert!(
@@ -291,15 +320,21 @@ fn real_static_hostdevs_are_unowned_and_survive_detaching_the_owned_ones() {
         "libvirt's own alias, not ours: {libvirt_alias}"
     );
 
-    // What a reconcile that drops every owned hostdev does: detach each owned one observed.
-    for hostdev in all
+    // A reconcile in which no device is wanted any more (all unplugged): the plan detaches the two
+    // owned hostdevs and nothing else, and applying it on the real libvirtd succeeds.
+    let observed = real.state_on_bus(&mut libvirt, 42);
+    let plan = libvirt_sync::plan(&[], &[observed]);
+    let detached: Vec<HostdevSpec> = plan
+        .actions
         .iter()
-        .filter(|hostdev| hostdev.bus == Some(42) && hostdev.is_owned())
-    {
-        libvirt
-            .detach(&real.running, &hostdev.owned_spec().unwrap())
-            .unwrap();
-    }
+        .map(|action| {
+            assert!(matches!(action, Action::Detach { .. }), "{action}");
+            *action.hostdev()
+        })
+        .collect();
+    assert_eq!(detached, owned.to_vec());
+    let report = libvirt_sync::apply(&plan, &mut libvirt);
+    assert!(report.is_success(), "{report}");
     let after = real.hostdevs(&mut libvirt);
     let statics: Vec<_> = all
         .iter()
