@@ -37,6 +37,26 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// libvirt's event loop could not be registered or started.
+    #[error("cannot start libvirt's event loop: {message}")]
+    EventLoop {
+        /// What went wrong.
+        message: String,
+    },
+    /// The thread of a domain event source could not be started.
+    #[error("cannot start the domain event source: {message}")]
+    StartEvents {
+        /// What went wrong.
+        message: String,
+    },
+    /// The domain lifecycle callback could not be registered on a new connection.
+    #[error("cannot register for domain events at {uri}: {message}")]
+    RegisterEvents {
+        /// The URI of the connection.
+        uri: String,
+        /// libvirt's message.
+        message: String,
+    },
     /// An attach failed.
     #[error("cannot attach {device} to {domain}: {message}")]
     Attach {
@@ -69,7 +89,8 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connect { .. } | Error::ConnectionLost { .. } | Error::ReadDomain { .. } => true,
-            Error::DomainXml { .. } => false,
+            Error::DomainXml { .. } | Error::EventLoop { .. } | Error::StartEvents { .. } => false,
+            Error::RegisterEvents { .. } => true,
             Error::Attach { transient, .. } | Error::Detach { transient, .. } => *transient,
         }
     }

@@ -6,6 +6,8 @@
 //!   in-memory `MockHypervisor` (feature `mock`) for tests.
 //! * [`HostdevSpec`]: a hostdev the daemon attaches; its alias `ua-hotplugd-B-D-VVVV-PPPP` marks it as
 //!   owned. [`ObservedHostdev`]: a hostdev as read from a domain's live XML, owned or not.
+//! * [`DomainEventSource`]: domain lifecycle events (started, stopped, …) pushed from libvirt's
+//!   event loop, reconnecting by itself; call [`init_event_loop`] before opening any connection.
 //! * [`plan`]: the pure planner. From the devices (each with the machines whose rules match it, in
 //!   config order) and the observed domains, a [`Plan`] of [`Action::Detach`]/[`Action::Attach`]
 //!   that places each device on at most one running machine without stealing or touching hostdevs
@@ -23,6 +25,7 @@
 
 mod apply;
 mod error;
+mod events;
 mod hostdev;
 mod hypervisor;
 mod libvirt;
@@ -33,6 +36,7 @@ mod xml;
 
 pub use apply::{apply, ActionOutcome, ApplyReport};
 pub use error::Error;
+pub use events::{init_event_loop, DomainEvent, DomainEventSource, LifecycleChange};
 pub use hostdev::{HostdevSpec, ObservedHostdev, OWNED_ALIAS_PREFIX};
 pub use hypervisor::{DomainState, Hypervisor};
 pub use libvirt::LibvirtHypervisor;

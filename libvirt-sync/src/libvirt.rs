@@ -350,7 +350,7 @@ fn with_domain<T>(
 }
 
 /// Drops a `virt` handle, turning the panic of a failed release into a log line.
-fn release<T>(what: &str, handle: T) {
+pub(crate) fn release<T>(what: &str, handle: T) {
     if panic::catch_unwind(AssertUnwindSafe(move || drop(handle))).is_err() {
         log::warn!("libvirt failed to release a {what} handle");
     }

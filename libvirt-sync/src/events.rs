@@ -1,0 +1,718 @@
+//! Domain lifecycle events (started, suspended, resumed, shut down, stopped, crashed) from libvirt,
+//! pushed to a handler as they happen, so that the daemon need not wait for its next tick.
+//!
+//! # Why this module, and only it, uses `unsafe`
+//! The `virt` crate has no safe wrapper for `virConnectDomainEventRegisterAny`,
+//! `virConnectDomainEventDeregisterAny` or the connection close callback, so they are called
+//! through `virt::sys`, with C callbacks. Each `unsafe` block says why it is sound; the rules kept:
+//! * the lifecycle callback's opaque pointer is a strong reference to the `Gate` (an
+//!   `Arc::into_raw`) whose ownership passes to libvirt, which gives it back exactly once through
+//!   the `freecb` argument when the callback is deregistered or its connection goes away. Nothing
+//!   the callback can reach is freed while libvirt can still call it, whichever connection, old or
+//!   reopened, it belongs to;
+//! * the close callback's opaque pointer is kept alive by the `EventConnection` and freed only
+//!   after `virConnectUnregisterCloseCallback` succeeded (libvirt calls no `freecb` for a driver
+//!   without close callbacks, such as the test driver, so it cannot own it);
+//! * no panic crosses the FFI boundary: every callback runs its body under `catch_unwind`;
+//! * after the source is dropped, no event reaches the handler: the `Gate` is closed (under its
+//!   lock, so an event being handled finishes first) before anything is deregistered.
+
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::fmt;
+use std::os::raw::{c_int, c_void};
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use virt::connect::Connect;
+use virt::sys;
+
+use crate::libvirt::release;
+use crate::Error;
+
+/// How often the supervisor checks that the connection is alive.
+const LIVENESS_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// The first pause before reopening a lost connection; it doubles after each failed attempt.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// The longest pause between two attempts to reopen the connection.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(3);
+
+/// What happened to a domain, from libvirt's lifecycle event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LifecycleChange {
+    /// It started (booted, restored, migrated in, woken from a snapshot).
+    Started,
+    /// It was paused.
+    Suspended,
+    /// It runs again after a pause.
+    Resumed,
+    /// The guest shut itself down; a [`Stopped`](LifecycleChange::Stopped) follows when the
+    /// domain is no longer active.
+    Shutdown,
+    /// It is no longer active (shut down, destroyed, crashed, migrated away, saved, failed).
+    Stopped,
+    /// The guest crashed; whether it stays active depends on the domain's `on_crash` action.
+    Crashed,
+}
+
+impl LifecycleChange {
+    /// The change of libvirt's `virDomainEventType` `event`; `None` for the events that do not
+    /// change whether a domain runs (defined, undefined, PM-suspended) and unknown ones.
+    fn from_libvirt(event: c_int) -> Option<Self> {
+        let event = sys::virDomainEventType::try_from(event).ok()?;
+        match event {
+            sys::VIR_DOMAIN_EVENT_STARTED => Some(LifecycleChange::Started),
+            sys::VIR_DOMAIN_EVENT_SUSPENDED => Some(LifecycleChange::Suspended),
+            sys::VIR_DOMAIN_EVENT_RESUMED => Some(LifecycleChange::Resumed),
+            sys::VIR_DOMAIN_EVENT_SHUTDOWN => Some(LifecycleChange::Shutdown),
+            sys::VIR_DOMAIN_EVENT_STOPPED => Some(LifecycleChange::Stopped),
+            sys::VIR_DOMAIN_EVENT_CRASHED => Some(LifecycleChange::Crashed),
+            _ => None,
+        }
+    }
+}
+
+/// What a [`DomainEventSource`] reports.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DomainEvent {
+    /// A domain's lifecycle changed.
+    Lifecycle {
+        /// The domain's name.
+        domain: String,
+        /// What happened to it.
+        change: LifecycleChange,
+    },
+    /// The connection was down and is back: events may have been missed meanwhile, so every
+    /// domain should be looked at again.
+    Reconnected,
+}
+
+impl DomainEvent {
+    /// The domain the event concerns, `None` for [`DomainEvent::Reconnected`].
+    pub fn domain(&self) -> Option<&str> {
+        match self {
+            DomainEvent::Lifecycle { domain, .. } => Some(domain),
+            DomainEvent::Reconnected => None,
+        }
+    }
+}
+
+/// The outcome of the one initialisation of the event loop in this process.
+static EVENT_LOOP: OnceLock<Result<(), Error>> = OnceLock::new();
+
+/// Registers libvirt's default event loop implementation and runs it on its own thread
+/// (`libvirt-evloop`) for the rest of the process. Call it first thing, **before any libvirt
+/// connection is opened in the process** (libvirt's rule: a remote connection opened earlier is
+/// not watched by the loop). Idempotent: later calls return the outcome of the first.
+pub fn init_event_loop() -> Result<(), Error> {
+    EVENT_LOOP.get_or_init(start_event_loop).clone()
+}
+
+fn start_event_loop() -> Result<(), Error> {
+    virt::error::clear_error_callback();
+    virt::event::event_register_default_impl().map_err(|error| Error::EventLoop {
+        message: error.message().to_string(),
+    })?;
+    thread::Builder::new()
+        .name("libvirt-evloop".into())
+        .spawn(run_event_loop)
+        .map_err(|error| Error::EventLoop {
+            message: format!("cannot start its thread: {error}"),
+        })?;
+    Ok(())
+}
+
+/// Runs libvirt's event loop, one iteration after the other, for ever.
+fn run_event_loop() {
+    loop {
+        if let Err(error) = virt::event::event_run_default_impl() {
+            log::error!("libvirt's event loop failed: {}", error.message());
+            // Not a wait for a condition: it keeps a persistent failure from spinning a core.
+            thread::sleep(FIRST_RETRY_DELAY);
+        }
+    }
+}
+
+/// The user's handler, shared by the supervisor and the callback of every registration (each
+/// holds an `Arc`). Closed, the handler dropped, when the source is dropped.
+struct Gate {
+    handler: Mutex<Option<Handler>>,
+}
+
+type Handler = Box<dyn Fn(DomainEvent) + Send + Sync>;
+
+impl Gate {
+    fn new(handler: Handler) -> Self {
+        Gate {
+            handler: Mutex::new(Some(handler)),
+        }
+    }
+
+    /// Hands `event` to the handler, unless the gate is closed. A panic of the handler is caught
+    /// and logged.
+    fn deliver(&self, event: DomainEvent) {
+        let handler = self.handler.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(handler) = handler.as_ref() {
+            if panic::catch_unwind(AssertUnwindSafe(|| handler(event))).is_err() {
+                log::error!("the domain event handler panicked; the event is lost");
+            }
+        }
+    }
+
+    /// Closes the gate: once this returns, the handler is not running and will not run again.
+    fn close(&self) {
+        let handler = self
+            .handler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(handler);
+    }
+}
+
+/// What the supervisor thread is told.
+enum Control {
+    /// libvirt closed the connection of this generation.
+    Closed { generation: u64, reason: c_int },
+    /// The source is dropped: deregister, close, and end.
+    Stop,
+}
+
+/// The close callback's opaque data: tells the supervisor which connection was closed.
+struct CloseNotice {
+    generation: u64,
+    control: Sender<Control>,
+}
+
+/// Domain lifecycle events from libvirt, handed to a handler as they happen.
+///
+/// **Handler.** It runs on libvirt's event loop thread (and, for [`DomainEvent::Reconnected`],
+/// on the source's own thread), one call at a time. It must be quick and must not block (send to
+/// a channel, typically), nor drop the source. It gets every [`DomainEvent::Lifecycle`] of every
+/// domain of the connection. Dropping the source deregisters everything and closes its
+/// connection (it waits for a connection attempt in progress); once the drop returns, the
+/// handler is not called again, and is dropped.
+///
+/// **Event loop.** libvirt delivers events from its event loop: [`init_event_loop`] must have
+/// run before any connection was opened in the process (`start` calls it too, as a safety net).
+///
+/// **Own connection.** The source opens a connection of its own rather than sharing the
+/// [`LibvirtHypervisor`](crate::LibvirtHypervisor)'s: the two fail and reopen independently,
+/// neither needs a lock around the other, and a reopen of one never invalidates the other's
+/// registrations.
+///
+/// **Reconnect.** A supervisor thread (`libvirt-evconn`) owns the connection. It learns that the
+/// connection died from libvirt's close callback (remote connections: at once when libvirtd goes
+/// away, or when libvirt's client keepalive gives up on a hung daemon) and from a check of
+/// `virConnectIsAlive` every second (any driver). It then drops the connection and reopens it with
+/// backoff (100 ms, doubling, at most 3 s), registering anew. While it is down nothing is reported
+/// (the daemon still has its tick); once it is back, [`DomainEvent::Reconnected`] is, because
+/// domains may have started or stopped meanwhile.
+///
+/// ```
+/// use std::sync::mpsc;
+/// use std::time::Duration;
+/// use libvirt_sync::{init_event_loop, DomainEvent, DomainEventSource, LifecycleChange};
+///
+/// init_event_loop().unwrap(); // first thing, before any connection is opened
+/// let (sender, events) = mpsc::channel();
+/// let source = DomainEventSource::start(Some("test:///default"), move |event| {
+///     let _ = sender.send(event);
+/// })
+/// .unwrap();
+/// assert!(source.is_connected());
+///
+/// // Another connection pauses and resumes the test driver's domain `test`.
+/// let other = virt::connect::Connect::open(Some("test:///default")).unwrap();
+/// let test = other.lookup_domain_by_name("test").unwrap();
+/// test.suspend().unwrap();
+/// test.resume().unwrap();
+/// let resumed = DomainEvent::Lifecycle { domain: "test".into(), change: LifecycleChange::Resumed };
+/// while events.recv_timeout(Duration::from_secs(5)).unwrap() != resumed {}
+/// ```
+pub struct DomainEventSource {
+    gate: Arc<Gate>,
+    control: Sender<Control>,
+    connected: Arc<AtomicBool>,
+    supervisor: Option<JoinHandle<()>>,
+}
+
+impl DomainEventSource {
+    /// Starts reporting the lifecycle events of the domains at `uri` (`None`: libvirt's default
+    /// URI) to `handler`, on a connection of its own.
+    ///
+    /// The first connection is opened and registered before this returns, so every event after
+    /// it is reported. When it cannot be, a warning is logged and the source keeps trying in the
+    /// background (it reports [`DomainEvent::Reconnected`] once it succeeds): a daemon started
+    /// before libvirtd gets its events all the same. Fails only when the event loop cannot be
+    /// started (it calls [`init_event_loop`]) or the supervisor thread cannot be spawned.
+    pub fn start<F>(uri: Option<&str>, handler: F) -> Result<Self, Error>
+    where
+        F: Fn(DomainEvent) + Send + Sync + 'static,
+    {
+        init_event_loop()?;
+        let gate = Arc::new(Gate::new(Box::new(handler)));
+        let (control, orders) = mpsc::channel();
+        let connected = Arc::new(AtomicBool::new(false));
+        let mut supervisor = Supervisor {
+            uri: uri.map(str::to_string),
+            gate: Arc::clone(&gate),
+            orders,
+            control: control.clone(),
+            connected: Arc::clone(&connected),
+            live: None,
+            generation: 0,
+        };
+        if let Err(error) = supervisor.connect() {
+            log::warn!("{error}: no domain events until it can be opened; retrying");
+        }
+        let supervisor = thread::Builder::new()
+            .name("libvirt-evconn".into())
+            .spawn(move || supervisor.run())
+            .map_err(|error| Error::StartEvents {
+                message: error.to_string(),
+            })?;
+        Ok(DomainEventSource {
+            gate,
+            control,
+            connected,
+            supervisor: Some(supervisor),
+        })
+    }
+
+    /// Whether the source has a live, registered connection now.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+}
+
+impl fmt::Debug for DomainEventSource {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("DomainEventSource")
+            .field("connected", &self.is_connected())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for DomainEventSource {
+    fn drop(&mut self) {
+        self.gate.close();
+        // It fails only when the supervisor has already ended.
+        let _ = self.control.send(Control::Stop);
+        if let Some(supervisor) = self.supervisor.take() {
+            if supervisor.join().is_err() {
+                log::error!("the libvirt domain event supervisor panicked");
+            }
+        }
+    }
+}
+
+/// The state of the supervisor thread: the connection, and what it needs to reopen it.
+struct Supervisor {
+    uri: Option<String>,
+    gate: Arc<Gate>,
+    orders: Receiver<Control>,
+    /// Cloned into each connection's close notice.
+    control: Sender<Control>,
+    connected: Arc<AtomicBool>,
+    live: Option<EventConnection>,
+    /// The generation of the latest connection; a close notice of an older one is stale.
+    generation: u64,
+}
+
+impl Supervisor {
+    fn run(mut self) {
+        let mut retry_delay = FIRST_RETRY_DELAY;
+        loop {
+            let wait = if self.live.is_some() {
+                LIVENESS_CHECK_INTERVAL
+            } else {
+                retry_delay
+            };
+            match self.orders.recv_timeout(wait) {
+                // (It holds a sender itself: the channel cannot be disconnected.)
+                Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(Control::Closed { generation, reason }) => {
+                    if generation == self.generation && self.live.is_some() {
+                        self.lose(&format!("libvirt closed it: {}", close_reason(reason)));
+                        retry_delay = FIRST_RETRY_DELAY;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => match &self.live {
+                    Some(live) if live.is_alive() => {}
+                    Some(_) => {
+                        self.lose("it is no longer alive");
+                        retry_delay = FIRST_RETRY_DELAY;
+                    }
+                    None => match self.connect() {
+                        Ok(()) => {
+                            log::info!("domain events: connected to libvirt again");
+                            self.gate.deliver(DomainEvent::Reconnected);
+                        }
+                        Err(error) => {
+                            log::debug!("{error}; trying again in {retry_delay:?}");
+                            retry_delay = (retry_delay * 2).min(MAX_RETRY_DELAY);
+                        }
+                    },
+                },
+            }
+        }
+        self.connected.store(false, Ordering::SeqCst);
+        drop(self.live.take());
+    }
+
+    /// Opens and registers a new connection.
+    fn connect(&mut self) -> Result<(), Error> {
+        self.generation += 1;
+        let live = EventConnection::open(
+            self.uri.as_deref(),
+            &self.gate,
+            &self.control,
+            self.generation,
+        )?;
+        self.live = Some(live);
+        self.connected.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Drops the connection after it was found dead, for `why`.
+    fn lose(&mut self, why: &str) {
+        log::warn!(
+            "lost the libvirt connection of domain events ({why}): no domain events until it is \
+             reopened; reopening it"
+        );
+        self.connected.store(false, Ordering::SeqCst);
+        drop(self.live.take());
+    }
+}
+
+/// Words for a `virConnectCloseReason`.
+fn close_reason(reason: c_int) -> &'static str {
+    match sys::virConnectCloseReason::try_from(reason) {
+        Ok(sys::VIR_CONNECT_CLOSE_REASON_ERROR) => "I/O error",
+        Ok(sys::VIR_CONNECT_CLOSE_REASON_EOF) => "end of file",
+        Ok(sys::VIR_CONNECT_CLOSE_REASON_KEEPALIVE) => "keepalive timeout",
+        Ok(sys::VIR_CONNECT_CLOSE_REASON_CLIENT) => "closed by the client",
+        _ => "unknown reason",
+    }
+}
+
+/// A connection with the lifecycle callback (and, where the driver has them, the close callback)
+/// registered. Dropping it deregisters both and closes the connection.
+struct EventConnection {
+    /// `Some` until the drop.
+    connection: Option<Connect>,
+    callback_id: c_int,
+    /// The close callback's opaque data, `Some` while registered.
+    close_notice: Option<Arc<CloseNotice>>,
+}
+
+impl EventConnection {
+    fn open(
+        uri: Option<&str>,
+        gate: &Arc<Gate>,
+        control: &Sender<Control>,
+        generation: u64,
+    ) -> Result<Self, Error> {
+        let uri_text = uri.unwrap_or("the default URI");
+        let connection = Connect::open(uri).map_err(|error| Error::Connect {
+            uri: uri_text.to_string(),
+            message: error.message().to_string(),
+        })?;
+        let callback_id = match register_lifecycle(&connection, gate) {
+            Ok(callback_id) => callback_id,
+            Err(message) => {
+                release("connection", connection);
+                return Err(Error::RegisterEvents {
+                    uri: uri_text.to_string(),
+                    message,
+                });
+            }
+        };
+        let notice = Arc::new(CloseNotice {
+            generation,
+            control: control.clone(),
+        });
+        let close_notice = match register_close(&connection, &notice) {
+            Ok(()) => Some(notice),
+            Err(message) => {
+                log::debug!("no close callback at {uri_text} ({message}): liveness checks only");
+                None
+            }
+        };
+        Ok(EventConnection {
+            connection: Some(connection),
+            callback_id,
+            close_notice,
+        })
+    }
+
+    fn is_alive(&self) -> bool {
+        self.connection
+            .as_ref()
+            .is_some_and(|connection| connection.is_alive().unwrap_or(false))
+    }
+}
+
+impl Drop for EventConnection {
+    fn drop(&mut self) {
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        if let Err(message) = deregister_lifecycle(&connection, self.callback_id) {
+            // On a dead remote connection the local registration is gone all the same (libvirt
+            // drops it before telling the daemon); otherwise it goes with the connection.
+            log::debug!("cannot deregister the domain event callback: {message}");
+        }
+        if let Some(notice) = self.close_notice.take() {
+            match unregister_close(&connection) {
+                Ok(()) => drop(notice),
+                Err(message) => {
+                    // libvirt may still call the callback: its data must outlive the process.
+                    log::debug!("cannot unregister the close callback: {message}");
+                    std::mem::forget(notice);
+                }
+            }
+        }
+        release("connection", connection);
+    }
+}
+
+/// The C signature of a `VIR_DOMAIN_EVENT_ID_LIFECYCLE` callback
+/// (`virConnectDomainEventCallback`).
+type LifecycleCallback =
+    unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, c_int, c_int, *mut c_void) -> c_int;
+
+/// The generic callback type `virConnectDomainEventRegisterAny` takes, whatever the event.
+type GenericCallback = unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, *mut c_void);
+
+/// Registers [`on_lifecycle`] for the lifecycle events of every domain of `connection`, with a
+/// strong reference to `gate` as its opaque data; the callback id, or libvirt's message.
+fn register_lifecycle(connection: &Connect, gate: &Arc<Gate>) -> Result<c_int, String> {
+    let opaque = Arc::into_raw(Arc::clone(gate)).cast_mut().cast::<c_void>();
+    // SAFETY: libvirt calls the callback of a LIFECYCLE registration with the lifecycle
+    // signature; the generic type only carries it (C code casts it the same way, with
+    // VIR_DOMAIN_EVENT_CALLBACK). Both are `extern "C"` function pointers of the same size.
+    let callback = unsafe {
+        std::mem::transmute::<LifecycleCallback, GenericCallback>(on_lifecycle as LifecycleCallback)
+    };
+    // SAFETY: `connection` is a valid connection for the duration of the call (it is borrowed).
+    // A null domain means every domain. `opaque` is a strong reference that libvirt owns from now
+    // on and hands back once, through `free_gate`, after its last call of the callback.
+    let callback_id = unsafe {
+        sys::virConnectDomainEventRegisterAny(
+            connection.as_ptr(),
+            ptr::null_mut(),
+            sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE as c_int,
+            Some(callback),
+            opaque,
+            Some(free_gate),
+        )
+    };
+    if callback_id < 0 {
+        // SAFETY: on failure libvirt keeps no reference to `opaque` and does not call `freecb`
+        // (it is documented in libvirt's object event code), so the reference made above is
+        // still ours and is released here, once.
+        drop(unsafe { Arc::from_raw(opaque.cast_const().cast::<Gate>()) });
+        return Err(last_error_message());
+    }
+    Ok(callback_id)
+}
+
+/// Deregisters the lifecycle callback `callback_id` of `connection`; libvirt then frees its
+/// opaque data through `free_gate` (at once, or after the event being dispatched).
+fn deregister_lifecycle(connection: &Connect, callback_id: c_int) -> Result<(), String> {
+    // SAFETY: `connection` is valid while borrowed; an unknown id is an error, not UB.
+    let result =
+        unsafe { sys::virConnectDomainEventDeregisterAny(connection.as_ptr(), callback_id) };
+    if result < 0 {
+        return Err(last_error_message());
+    }
+    Ok(())
+}
+
+/// Registers [`on_close`] on `connection` with `notice` as its opaque data. The caller keeps
+/// `notice` alive until [`unregister_close`] succeeded.
+fn register_close(connection: &Connect, notice: &Arc<CloseNotice>) -> Result<(), String> {
+    // SAFETY: `connection` is valid while borrowed. The opaque pointer stays valid as long as
+    // libvirt may use it: the `EventConnection` holds the `Arc` until the callback is
+    // unregistered (and forgets it if that fails). No `freecb`: the memory is ours.
+    let result = unsafe {
+        sys::virConnectRegisterCloseCallback(
+            connection.as_ptr(),
+            Some(on_close),
+            Arc::as_ptr(notice).cast_mut().cast::<c_void>(),
+            None,
+        )
+    };
+    if result < 0 {
+        return Err(last_error_message());
+    }
+    Ok(())
+}
+
+/// Unregisters [`on_close`] from `connection`. Once it succeeded, libvirt no longer calls it
+/// (the remote driver runs the callback under the lock that unregistering takes).
+fn unregister_close(connection: &Connect) -> Result<(), String> {
+    // SAFETY: `connection` is valid while borrowed; `on_close` is the callback registered.
+    let result =
+        unsafe { sys::virConnectUnregisterCloseCallback(connection.as_ptr(), Some(on_close)) };
+    if result < 0 {
+        return Err(last_error_message());
+    }
+    Ok(())
+}
+
+/// The message of libvirt's last error in this thread.
+fn last_error_message() -> String {
+    virt::error::Error::last_error().message().to_string()
+}
+
+/// The lifecycle callback: maps the event and hands it to the gate.
+unsafe extern "C" fn on_lifecycle(
+    _connection: sys::virConnectPtr,
+    domain: sys::virDomainPtr,
+    event: c_int,
+    _detail: c_int,
+    opaque: *mut c_void,
+) -> c_int {
+    let delivered = panic::catch_unwind(|| {
+        let Some(change) = LifecycleChange::from_libvirt(event) else {
+            return;
+        };
+        // SAFETY: `domain` is the event's domain, valid for the duration of the callback.
+        let Some(name) = (unsafe { domain_name(domain) }) else {
+            log::warn!("a domain lifecycle event without a domain name: dropped");
+            return;
+        };
+        // SAFETY: `opaque` is the `Arc<Gate>` reference given at registration; libvirt frees it
+        // (through `free_gate`) only after its last call of this callback, so it is valid here.
+        let gate = unsafe { &*opaque.cast_const().cast::<Gate>() };
+        gate.deliver(DomainEvent::Lifecycle {
+            domain: name,
+            change,
+        });
+    });
+    if delivered.is_err() {
+        log::error!("a panic in the domain event callback: the event is lost");
+    }
+    0 // libvirt ignores it
+}
+
+/// The name of `domain`, copied; `None` for a null domain or name.
+///
+/// # Safety
+/// `domain` is null or a valid domain handle for the duration of the call.
+unsafe fn domain_name(domain: sys::virDomainPtr) -> Option<String> {
+    if domain.is_null() {
+        return None;
+    }
+    // SAFETY: `domain` is a valid handle (the caller's contract); the name it returns is owned by
+    // the handle, which outlives this function.
+    let name = unsafe { sys::virDomainGetName(domain) };
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: `name` is a NUL-terminated string valid while `domain` is; it is copied at once.
+    Some(
+        unsafe { CStr::from_ptr(name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+/// The lifecycle callback's `freecb`: releases the `Arc<Gate>` reference of a registration.
+unsafe extern "C" fn free_gate(opaque: *mut c_void) {
+    if opaque.is_null() {
+        return;
+    }
+    // SAFETY: `opaque` is the reference made by `Arc::into_raw` in `register_lifecycle`; libvirt
+    // calls this once per registration, after its last call of the callback.
+    let gate = unsafe { Arc::from_raw(opaque.cast_const().cast::<Gate>()) };
+    if panic::catch_unwind(AssertUnwindSafe(move || drop(gate))).is_err() {
+        log::error!("a panic while releasing a domain event registration");
+    }
+}
+
+/// The close callback: tells the supervisor which connection libvirt closed.
+unsafe extern "C" fn on_close(_connection: sys::virConnectPtr, reason: c_int, opaque: *mut c_void) {
+    let told = panic::catch_unwind(|| {
+        // SAFETY: `opaque` points into the `Arc<CloseNotice>` held by the `EventConnection`
+        // until this callback is unregistered, so it is valid during any call.
+        let notice = unsafe { &*opaque.cast_const().cast::<CloseNotice>() };
+        // The supervisor may have ended (the source dropped): nothing to tell then.
+        let _ = notice.control.send(Control::Closed {
+            generation: notice.generation,
+            reason,
+        });
+    });
+    if told.is_err() {
+        log::error!("a panic in the libvirt close callback");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_events_that_change_whether_a_domain_runs_are_mapped() {
+        use LifecycleChange::{Crashed, Resumed, Shutdown, Started, Stopped, Suspended};
+        let expected = [
+            (sys::VIR_DOMAIN_EVENT_STARTED, Some(Started)),
+            (sys::VIR_DOMAIN_EVENT_SUSPENDED, Some(Suspended)),
+            (sys::VIR_DOMAIN_EVENT_RESUMED, Some(Resumed)),
+            (sys::VIR_DOMAIN_EVENT_SHUTDOWN, Some(Shutdown)),
+            (sys::VIR_DOMAIN_EVENT_STOPPED, Some(Stopped)),
+            (sys::VIR_DOMAIN_EVENT_CRASHED, Some(Crashed)),
+            (sys::VIR_DOMAIN_EVENT_DEFINED, None),
+            (sys::VIR_DOMAIN_EVENT_UNDEFINED, None),
+            (sys::VIR_DOMAIN_EVENT_PMSUSPENDED, None),
+        ];
+        for (event, change) in expected {
+            let mapped = LifecycleChange::from_libvirt(event as c_int);
+            assert_eq!(mapped, change, "{event}");
+        }
+        assert_eq!(LifecycleChange::from_libvirt(-1), None);
+        assert_eq!(LifecycleChange::from_libvirt(1000), None);
+    }
+
+    #[test]
+    fn a_closed_gate_drops_the_handler_and_delivers_nothing() {
+        let (sender, events) = mpsc::channel();
+        let gate = Gate::new(Box::new(move |event| {
+            let _ = sender.send(event);
+        }));
+        gate.deliver(DomainEvent::Reconnected);
+        assert_eq!(events.try_recv(), Ok(DomainEvent::Reconnected));
+        gate.close();
+        gate.deliver(DomainEvent::Reconnected);
+        // The handler, and with it the only sender, is gone.
+        assert_eq!(events.try_recv(), Err(mpsc::TryRecvError::Disconnected));
+    }
+
+    #[test]
+    fn a_panicking_handler_does_not_poison_the_gate() {
+        let (sender, events) = mpsc::channel();
+        let gate = Gate::new(Box::new(move |event: DomainEvent| {
+            if event == DomainEvent::Reconnected {
+                panic!("handler bug");
+            }
+            let _ = sender.send(event);
+        }));
+        gate.deliver(DomainEvent::Reconnected);
+        let started = DomainEvent::Lifecycle {
+            domain: "vm".into(),
+            change: LifecycleChange::Started,
+        };
+        gate.deliver(started.clone());
+        assert_eq!(events.try_recv(), Ok(started));
+    }
+}
