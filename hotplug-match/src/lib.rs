@@ -27,8 +27,37 @@
 //!
 //! assert_eq!(Webcam.property("ID_USB_SERIAL_SHORT"), Some("ABC123"));
 //! assert!(!Webcam.is_hub());
+//!
+//! // A rule as the configuration writes it ([`MatcherSpec`]), validated and compiled once
+//! // ([`Matcher`]); then matching never fails, and `explain` says which criterion failed.
+//! use hotplug_match::{Matcher, MatcherSpec};
+//!
+//! let spec: MatcherSpec = serde_yaml::from_str(
+//!     "vendor-id: 0x046d\nudev:\n  env:\n  - name: ID_USB_SERIAL_SHORT\n    equals: ABC123\n",
+//! )?;
+//! let matcher = Matcher::new(&spec)?;
+//! assert!(matcher.matches(&Webcam));
+//!
+//! let other: MatcherSpec = serde_yaml::from_str("vendor-id: 0x1050")?;
+//! let mismatch = Matcher::new(&other)?.explain(&Webcam).expect("another vendor");
+//! assert_eq!(mismatch.to_string(), "vendor-id 046d != 1050");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
+
+mod error;
+mod explain;
+mod machine;
+mod matcher;
+mod path;
+mod spec;
+
+pub use error::{Error, Problem};
+pub use explain::Mismatch;
+pub use machine::{MachineMismatch, MachineRules};
+pub use matcher::Matcher;
+pub use path::{PathSegment, RulePath};
+pub use spec::{EnvSpec, MatcherSpec, NumberSpec, UdevSpec};
 
 /// What the matcher needs to know of a USB device (a sysfs `usb_device`, never an interface).
 ///

@@ -42,4 +42,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Validate the configuration and its machines.d folder, and print a summary (exit 0 or 1).
+    Check {
+        /// The main configuration file.
+        #[arg(value_name = "CONFIG")]
+        config: PathBuf,
+    },
 }

@@ -11,6 +11,9 @@ pub enum Error {
     /// Writing the output failed (a closed pipe, a full disk).
     #[error("cannot write the output")]
     Output(#[source] std::io::Error),
+    /// The configuration cannot be loaded.
+    #[error("cannot load the configuration")]
+    Config(#[from] crate::config::ConfigError),
     /// No subcommand and no CONFIG.
     #[error("no configuration file given (usage: libvirt-usb-hotplugd CONFIG, or --help)")]
     MissingConfig,

@@ -14,6 +14,7 @@
 pub mod backoff;
 pub mod cli;
 pub mod commands;
+pub mod config;
 mod error;
 pub mod logging;
 
@@ -27,6 +28,7 @@ use cli::{Cli, Command};
 pub fn execute(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Some(Command::List { json }) => commands::list::run(&cli.root, json),
+        Some(Command::Check { config }) => commands::check::run(&config),
         None => match cli.config {
             Some(config) => Err(Error::NotYet {
                 what: format!("running the daemon with {}", config.display()),

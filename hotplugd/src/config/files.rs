@@ -1,0 +1,184 @@
+//! The two kinds of configuration file, parsed from text and validated (pure; no I/O here).
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use hotplug_match::{MachineRules, MatcherSpec, RulePath};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::document::Document;
+use super::{parse_duration, ConfigError, Machine, DEFAULT_INTERVAL};
+
+/// The main file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping of interval, libvirt-uri and machines"
+)]
+struct MainFileSpec {
+    interval: Option<String>,
+    libvirt_uri: Option<String>,
+    machines: Option<MachineMap>,
+}
+
+/// One machine as written: in the main file's `machines:`, or a whole `machines.d` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping with devices")]
+struct MachineSpec {
+    devices: Option<Vec<MatcherSpec>>,
+}
+
+/// `machines:` in file order; a name given twice is refused, as Go's YAML parser does.
+#[derive(Debug, Default)]
+struct MachineMap(Vec<(String, Option<MachineSpec>)>);
+
+impl<'de> Deserialize<'de> for MachineMap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(MachineMapVisitor)
+    }
+}
+
+struct MachineMapVisitor;
+
+impl<'de> Visitor<'de> for MachineMapVisitor {
+    type Value = MachineMap;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping of machine names to their devices")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<MachineMap, E> {
+        Ok(MachineMap::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MachineMap, A::Error> {
+        let mut machines: Vec<(String, Option<MachineSpec>)> = Vec::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if machines.iter().any(|(known, _)| *known == name) {
+                return Err(de::Error::custom(format!(
+                    "machine {name:?} is defined twice"
+                )));
+            }
+            let spec = map.next_value()?;
+            machines.push((name, spec));
+        }
+        Ok(MachineMap(machines))
+    }
+}
+
+/// The main configuration file, validated.
+#[derive(Debug)]
+pub struct MainFile {
+    /// `interval`, or the default 5 s.
+    pub interval: Duration,
+    /// `libvirt-uri`, when set.
+    pub libvirt_uri: Option<String>,
+    /// `machines`, in file order.
+    pub machines: Vec<Machine>,
+}
+
+/// Parses and validates the main configuration file's `text`; `file` is its path, for errors
+/// and for [`Machine::source`]. An empty document (or only comments, `~` or `{}`) has no machines.
+///
+/// ```
+/// use std::path::Path;
+/// use hotplugd::config::parse_main_file;
+///
+/// let main = parse_main_file("interval: 300ms\nmachines: {}\n", Path::new("config.yml"))?;
+/// assert_eq!(main.interval.as_millis(), 300);
+/// assert!(main.machines.is_empty());
+///
+/// let error = parse_main_file("interval: 5\n", Path::new("config.yml")).unwrap_err();
+/// assert_eq!(
+///     error.to_string(),
+///     "config.yml:1:11: interval: \"5\" has a number without a unit (ns, us, ms, s, m or h)"
+/// );
+/// # Ok::<(), hotplugd::config::ConfigError>(())
+/// ```
+pub fn parse_main_file(text: &str, file: &Path) -> Result<MainFile, ConfigError> {
+    let document = Document::new(file, text);
+    let spec: MainFileSpec = document.parse::<Option<_>>()?.unwrap_or_default();
+    let interval = match spec.interval {
+        None => DEFAULT_INTERVAL,
+        Some(written) => parse_duration(&written).map_err(|problem| {
+            document.invalid(
+                RulePath::root().key("interval"),
+                format!("{written:?} {problem}"),
+            )
+        })?,
+    };
+    if spec.libvirt_uri.as_deref() == Some("") {
+        return Err(document.invalid(
+            RulePath::root().key("libvirt-uri"),
+            "is empty (leave it out for libvirt's default)".to_owned(),
+        ));
+    }
+    let mut machines = Vec::new();
+    for (name, machine) in spec.machines.unwrap_or_default().0 {
+        let at = RulePath::root().key("machines").key(name.as_str());
+        if name.is_empty() {
+            // The path of the empty name would read `machines.`; name the mapping instead.
+            return Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                position: document.position(&at),
+                path: "machines".to_owned(),
+                reason: "a machine name is empty".to_owned(),
+            });
+        }
+        let rules = machine_rules(&document, &at, machine)?;
+        machines.push(Machine {
+            name,
+            rules,
+            source: file.to_owned(),
+        });
+    }
+    Ok(MainFile {
+        interval,
+        libvirt_uri: spec.libvirt_uri,
+        machines,
+    })
+}
+
+/// Parses and validates a `machines.d` file's `text` (`devices:` of the machine `name`).
+///
+/// ```
+/// use std::path::Path;
+/// use hotplugd::config::parse_machine_file;
+///
+/// let file = Path::new("machines.d/webcam-test.yml");
+/// let machine = parse_machine_file("devices:\n- vendor-id: 0x046d\n", file, "webcam-test")?;
+/// assert_eq!(machine.rules.matchers().len(), 1);
+///
+/// let error = parse_machine_file("devices: []\n", file, "webcam-test").unwrap_err();
+/// assert_eq!(
+///     error.to_string(),
+///     "machines.d/webcam-test.yml:1:10: devices: no device matchers (a machine needs at least one)"
+/// );
+/// # Ok::<(), hotplugd::config::ConfigError>(())
+/// ```
+pub fn parse_machine_file(text: &str, file: &Path, name: &str) -> Result<Machine, ConfigError> {
+    let document = Document::new(file, text);
+    let spec: Option<MachineSpec> = document.parse()?;
+    let rules = machine_rules(&document, &RulePath::root(), spec)?;
+    Ok(Machine {
+        name: name.to_owned(),
+        rules,
+        source: document.file().to_owned(),
+    })
+}
+
+/// Builds a machine's rules; `at` is where the machine is in the file.
+fn machine_rules(
+    document: &Document<'_>,
+    at: &RulePath,
+    spec: Option<MachineSpec>,
+) -> Result<MachineRules, ConfigError> {
+    let devices = spec.and_then(|spec| spec.devices).unwrap_or_default();
+    MachineRules::from_specs(&devices).map_err(|error| {
+        let path = at.clone().key("devices").join(error.path());
+        document.invalid(path, error.problem().to_string())
+    })
+}

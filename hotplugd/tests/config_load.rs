@@ -1,0 +1,158 @@
+//! Loading a configuration from files: the main file and the `machines.d` folder beside it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use hotplugd::config::{load, ConfigError, Replacement};
+
+fn write(path: &Path, text: &str) {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).expect("folder");
+    }
+    fs::write(path, text).expect("written");
+}
+
+fn names(config: &hotplugd::config::Config) -> Vec<(&str, PathBuf)> {
+    config
+        .machines
+        .iter()
+        .map(|m| (m.name.as_str(), m.source.clone()))
+        .collect()
+}
+
+#[test]
+fn machines_d_files_add_and_replace_machines_in_config_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let main = dir.path().join("config.yml");
+    let d = dir.path().join("machines.d");
+    write(
+        &main,
+        "machines:\n  beta:\n    devices: [{bus: 1}]\n  alpha:\n    devices: [{bus: 2}]\n",
+    );
+    write(&d.join("zulu.yml"), "devices: [{bus: 3}]\n");
+    write(&d.join("beta.yaml"), "devices: [{bus: 4}, {bus: 5}]\n");
+    write(&d.join("charlie.yml"), "devices: [{bus: 6}]\n");
+    // Not machines: other extensions, folders (even one named like a machine file), files in
+    // sub-folders.
+    write(&d.join("notes.txt"), "not yaml: [");
+    write(&d.join("delta.yml.orig"), "devices: []\n");
+    write(&d.join("README"), "");
+    fs::create_dir_all(d.join("echo.yml")).expect("folder");
+    write(&d.join("sub/foxtrot.yml"), "devices: []\n");
+
+    let config = load(&main).expect("valid");
+    assert_eq!(
+        names(&config),
+        [
+            ("beta", d.join("beta.yaml")),
+            ("alpha", main.clone()),
+            ("charlie", d.join("charlie.yml")),
+            ("zulu", d.join("zulu.yml")),
+        ]
+    );
+    assert_eq!(
+        config.machines[0].rules.matchers().len(),
+        2,
+        "replaced, not merged"
+    );
+    assert_eq!(
+        config.replacements,
+        [Replacement {
+            machine: "beta".into(),
+            replaced: main.clone(),
+            by: d.join("beta.yaml"),
+        }]
+    );
+}
+
+#[test]
+fn machines_d_alone_with_the_readme_global_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let main = dir.path().join("global.yml");
+    write(&main, "interval: 5s\nmachines: {}\n");
+    write(
+        &dir.path().join("machines.d/webcam-test.yml"),
+        "devices:\n- vendor-id: 0x046d\n  product-id: 0x0825\n  udev:\n    env:\n    - name: ID_USB_SERIAL_SHORT\n      equals: '<redacted-serial>'\n",
+    );
+    let config = load(&main).expect("valid");
+    assert_eq!(
+        names(&config),
+        [("webcam-test", dir.path().join("machines.d/webcam-test.yml"))]
+    );
+    assert!(config.replacements.is_empty());
+}
+
+#[test]
+fn a_symlinked_machine_file_counts_and_a_machines_d_file_is_ignored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let main = dir.path().join("config.yml");
+    write(&main, "{}\n");
+    write(
+        &dir.path().join("shared/vm.yml"),
+        "devices: [{port: 1-2}]\n",
+    );
+    fs::create_dir_all(dir.path().join("machines.d")).expect("folder");
+    std::os::unix::fs::symlink(
+        dir.path().join("shared/vm.yml"),
+        dir.path().join("machines.d/vm.yml"),
+    )
+    .expect("symlink");
+    assert_eq!(load(&main).expect("valid").machines[0].name, "vm");
+
+    let other = tempfile::tempdir().expect("temp dir");
+    write(&other.path().join("config.yml"), "{}\n");
+    write(&other.path().join("machines.d"), "a file, not a folder");
+    assert!(load(&other.path().join("config.yml"))
+        .expect("valid")
+        .machines
+        .is_empty());
+}
+
+#[test]
+fn errors_in_machines_d_name_that_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let main = dir.path().join("config.yml");
+    write(&main, "interval: 1s\n");
+    let bad = dir.path().join("machines.d/vm.yml");
+    write(
+        &bad,
+        "devices:\n- bus: 1\n- udev:\n    env:\n    - name: A\n",
+    );
+    let error = load(&main).expect_err("invalid");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}:5:7: devices[1].udev.env[0]: env entry needs 'equals' or 'pattern'",
+            bad.display()
+        )
+    );
+}
+
+#[test]
+fn the_same_machine_in_yml_and_yaml_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let main = dir.path().join("config.yml");
+    write(&main, "{}\n");
+    let d = dir.path().join("machines.d");
+    write(&d.join("vm.yml"), "devices: [{bus: 1}]\n");
+    write(&d.join("vm.yaml"), "devices: [{bus: 2}]\n");
+    let error = load(&main).expect_err("ambiguous");
+    assert!(matches!(error, ConfigError::MachineFilesClash { .. }));
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: machine \"vm\" is also defined by {}",
+            d.join("vm.yml").display(),
+            d.join("vm.yaml").display()
+        )
+    );
+}
+
+#[test]
+fn a_missing_main_file_is_a_read_error_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let main = dir.path().join("nope.yml");
+    let error = load(&main).expect_err("missing");
+    assert!(matches!(&error, ConfigError::Read { path, .. } if *path == main));
+    assert_eq!(error.to_string(), format!("cannot read {}", main.display()));
+}
