@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds libvirt-usb-hotplugd and shows it on the bundled demo host (examples/demo/root: eight real
-# USB devices recorded on real machines), without root, libvirtd or USB hardware.
+# Builds libvirt-usb-hotplugd and shows what it would attach where, and why, on the bundled demo
+# host (examples/demo/root: eight real USB devices recorded on real machines) with four VMs in a
+# libvirt test-driver node (examples/demo/libvirt-node.xml), without root, libvirtd or USB hardware.
+# Other commands: scripts/demo.sh list, scripts/demo.sh run --once --dry-run examples/demo/config.yml
 #
 # On a fresh Debian/Ubuntu machine, run as root once so that it can install the build dependencies
 # (pkg-config and libvirt-dev: the binary links libvirt). Extra arguments replace the default command.
@@ -17,7 +19,8 @@ if ! pkg-config --exists libvirt 2>/dev/null; then
 fi
 
 if [ $# -eq 0 ]; then
-    set -- list
+    set -- explain examples/demo/config.yml
 fi
 cargo build -q --release --bin libvirt-usb-hotplugd
-exec target/release/libvirt-usb-hotplugd --root examples/demo/root "$@"
+exec target/release/libvirt-usb-hotplugd --root examples/demo/root \
+    --libvirt-uri "test:///$PWD/examples/demo/libvirt-node.xml" "$@"

@@ -42,6 +42,31 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the daemon (the same as giving CONFIG alone), or one reconcile with --once.
+    Run {
+        /// The main configuration file.
+        #[arg(value_name = "CONFIG")]
+        config: PathBuf,
+        /// Reconcile once and exit: 0 when every action succeeded, 2 when some failed.
+        #[arg(long)]
+        once: bool,
+        /// Plan and print (or log), change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --once --dry-run: print the report of `explain --json`.
+        #[arg(long, requires_all = ["once", "dry_run"])]
+        json: bool,
+    },
+    /// Say for every device which machines match it (and why the others do not), where it goes,
+    /// the hostdevs of every configured machine, and the actions a reconcile would take now.
+    Explain {
+        /// The main configuration file.
+        #[arg(value_name = "CONFIG")]
+        config: PathBuf,
+        /// Print one JSON object instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the configuration and its machines.d folder, and print a summary (exit 0 or 1).
     Check {
         /// The main configuration file.

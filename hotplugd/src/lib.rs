@@ -15,9 +15,13 @@ pub mod backoff;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 mod error;
+pub mod explain;
 pub mod logging;
+pub mod reconcile;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub use error::Error;
@@ -26,13 +30,32 @@ use cli::{Cli, Command};
 
 /// Runs what the command line asks for and returns the process's exit status.
 pub fn execute(cli: Cli) -> Result<ExitCode, Error> {
+    let run_options = |config: PathBuf, dry_run: bool| daemon::RunOptions {
+        config_path: config,
+        root: cli.root.clone(),
+        libvirt_uri: cli.libvirt_uri.clone(),
+        dry_run,
+    };
     match cli.command {
         Some(Command::List { json }) => commands::list::run(&cli.root, json),
-        Some(Command::Check { config }) => commands::check::run(&config),
+        Some(Command::Check { ref config }) => commands::check::run(config),
+        Some(Command::Explain { ref config, json }) => {
+            commands::explain::run(&run_options(config.clone(), true), json)
+        }
+        Some(Command::Run {
+            ref config,
+            once: true,
+            dry_run,
+            json,
+        }) => commands::run::once(&run_options(config.clone(), dry_run), json),
+        Some(Command::Run {
+            ref config,
+            once: false,
+            dry_run,
+            ..
+        }) => daemon::run(&run_options(config.clone(), dry_run)),
         None => match cli.config {
-            Some(config) => Err(Error::NotYet {
-                what: format!("running the daemon with {}", config.display()),
-            }),
+            Some(ref config) => daemon::run(&run_options(config.clone(), false)),
             None => Err(Error::MissingConfig),
         },
     }

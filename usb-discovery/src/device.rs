@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A USB device (sysfs devtype `usb_device`) with its udev view.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UsbDevice {
     /// Bus number (`busnum`).
     pub bus: u16,

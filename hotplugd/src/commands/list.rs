@@ -69,6 +69,16 @@ pub fn render_json(devices: &[UsbDevice]) -> String {
     serde_json::to_string_pretty(&listed).unwrap_or_default() + "\n"
 }
 
+/// The device's manufacturer and product strings, trimmed, as `lsusb` shows them.
+pub fn description(device: &UsbDevice) -> String {
+    [device.manufacturer.as_deref(), device.product.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The udevadm-like text.
 pub fn render_text(devices: &[UsbDevice]) -> String {
     let mut text = String::new();
@@ -76,12 +86,7 @@ pub fn render_text(devices: &[UsbDevice]) -> String {
         if index > 0 {
             text.push('\n');
         }
-        let description = [device.manufacturer.as_deref(), device.product.as_deref()]
-            .into_iter()
-            .flatten()
-            .map(str::trim)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let description = description(device);
         let hub = if device.is_hub() {
             " (hub, never attached)"
         } else {

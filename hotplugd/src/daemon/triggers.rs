@@ -1,0 +1,118 @@
+//! The one channel of triggers that drives the reconcile loop, and the sources that feed it.
+//!
+//! Every source (signals here; the udev monitor and libvirt's domain events later) only sends a
+//! [`Trigger`]; the loop waits for one, drains whatever else arrived meanwhile (a hub plugged in
+//! sends dozens of events) and runs one full reconcile.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::Instant;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// Why the loop should reconcile now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// The resync interval passed (or a failed action's retry time came).
+    Tick,
+    /// A udev event for a USB device.
+    Uevent,
+    /// A configured domain started, stopped or resumed.
+    DomainEvent,
+    /// SIGHUP: re-read the configuration, then reconcile.
+    Reload,
+    /// SIGINT or SIGTERM: stop; attached devices stay attached.
+    Shutdown,
+}
+
+/// What a wait on the channel gathered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gathered {
+    /// How many triggers arrived (0 when the wait timed out).
+    pub triggers: usize,
+    /// Whether one of them asked for a reload.
+    pub reload: bool,
+    /// Whether one of them asked to stop, or every sender is gone.
+    pub shutdown: bool,
+}
+
+/// Waits until `deadline` for a trigger, then drains the channel without waiting. A timeout is a
+/// tick: it returns with `triggers == 0`.
+pub fn gather(triggers: &Receiver<Trigger>, deadline: Instant) -> Gathered {
+    let mut gathered = Gathered::default();
+    let timeout = deadline.saturating_duration_since(Instant::now());
+    let first = match triggers.recv_timeout(timeout) {
+        Ok(trigger) => trigger,
+        Err(RecvTimeoutError::Timeout) => return gathered,
+        Err(RecvTimeoutError::Disconnected) => {
+            gathered.shutdown = true;
+            return gathered;
+        }
+    };
+    for trigger in std::iter::once(first).chain(triggers.try_iter()) {
+        gathered.triggers += 1;
+        match trigger {
+            Trigger::Reload => gathered.reload = true,
+            Trigger::Shutdown => gathered.shutdown = true,
+            Trigger::Tick | Trigger::Uevent | Trigger::DomainEvent => {}
+        }
+    }
+    gathered
+}
+
+/// Starts a thread that turns SIGHUP into [`Trigger::Reload`] and SIGINT/SIGTERM into
+/// [`Trigger::Shutdown`]. The handlers are installed before this returns, so no signal sent after it
+/// is lost.
+pub fn spawn_signal_source(sender: Sender<Trigger>) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let trigger = if signal == SIGHUP {
+                    Trigger::Reload
+                } else {
+                    Trigger::Shutdown
+                };
+                if sender.send(trigger).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    #[test]
+    fn a_burst_is_gathered_into_one_wake_up() {
+        let (sender, receiver) = channel();
+        for _ in 0..40 {
+            sender.send(Trigger::Uevent).expect("open");
+        }
+        sender.send(Trigger::Reload).expect("open");
+        let gathered = gather(&receiver, Instant::now() + Duration::from_secs(5));
+        assert_eq!(
+            gathered,
+            Gathered {
+                triggers: 41,
+                reload: true,
+                shutdown: false
+            }
+        );
+        assert!(receiver.try_recv().is_err(), "drained");
+    }
+
+    #[test]
+    fn a_timeout_is_a_tick_and_a_closed_channel_a_shutdown() {
+        let (sender, receiver) = channel::<Trigger>();
+        let gathered = gather(&receiver, Instant::now() + Duration::from_millis(10));
+        assert_eq!(gathered, Gathered::default());
+        drop(sender);
+        assert!(gather(&receiver, Instant::now() + Duration::from_secs(5)).shutdown);
+    }
+}

@@ -1,0 +1,326 @@
+//! One reconcile: observe the devices and the configured domains, match, plan, apply.
+//!
+//! [`match_devices`] and the planner are pure; a [`Reconciler`] holds what lives across reconciles:
+//! the discovery, the hypervisor connection (opened on demand, so a daemon started before libvirtd
+//! keeps trying), the backoff of failed actions, and what it logged already, so that a conflict or
+//! a failure is said once and not on every tick.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use hotplug_match::Device;
+use libvirt_sync::{
+    apply, plan, Action, ApplyReport, DomainState, HostdevSpec, Hypervisor, MatchedDevice,
+    Placement, Plan,
+};
+use usb_discovery::{Discovery, UsbDevice};
+
+use crate::backoff::Backoff;
+use crate::config::{Config, Machine};
+use crate::Error;
+
+/// Opens a hypervisor connection (the real libvirt one, or a mock in tests).
+pub type Connector =
+    Box<dyn FnMut(Option<&str>) -> Result<Box<dyn Hypervisor>, libvirt_sync::Error> + Send>;
+
+/// The identity the daemon attaches a device by.
+pub fn hostdev_of(device: &UsbDevice) -> HostdevSpec {
+    HostdevSpec {
+        bus: device.bus,
+        device: device.device,
+        vendor_id: device.vendor_id,
+        product_id: device.product_id,
+    }
+}
+
+/// Every device with the machines whose rules match it, in config order (hubs match none).
+pub fn match_devices(machines: &[Machine], devices: &[UsbDevice]) -> Vec<MatchedDevice> {
+    devices
+        .iter()
+        .map(|device| MatchedDevice {
+            spec: hostdev_of(device),
+            machines: machines
+                .iter()
+                .filter(|machine| machine.rules.matches(device))
+                .map(|machine| machine.name.clone())
+                .collect(),
+        })
+        .collect()
+}
+
+/// The names of the configured machines, in config order.
+pub fn machine_names(config: &Config) -> Vec<String> {
+    config
+        .machines
+        .iter()
+        .map(|machine| machine.name.clone())
+        .collect()
+}
+
+/// What a reconcile saw.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// The USB devices present, sorted by bus and device.
+    pub devices: Vec<UsbDevice>,
+    /// The configured domains that libvirt knows, in config order.
+    pub domains: Vec<DomainState>,
+}
+
+/// What a reconcile did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// What it saw.
+    pub observed: Observed,
+    /// The plan made.
+    pub plan: Plan,
+    /// What applying it did (empty for a dry run).
+    pub report: ApplyReport,
+    /// Planned actions not tried now because they failed recently and wait for their retry time.
+    pub deferred: Vec<Action>,
+}
+
+impl Outcome {
+    /// Whether every action tried succeeded and none is waiting for a retry.
+    pub fn is_success(&self) -> bool {
+        self.report.is_success() && self.deferred.is_empty()
+    }
+}
+
+/// The state kept between reconciles.
+pub struct Reconciler {
+    discovery: Box<dyn Discovery + Send>,
+    connector: Connector,
+    hypervisor: Option<(Option<String>, Box<dyn Hypervisor>)>,
+    backoff: Backoff<Action>,
+    /// The conflict or busy note last logged for each device.
+    notes: HashMap<HostdevSpec, String>,
+    /// The last connection or observation problem logged, so that it is said once.
+    last_problem: Option<String>,
+    /// Devices already described at debug level, so that a tick does not repeat them.
+    described: HashSet<UsbDevice>,
+    /// Every machine configured since the start, so that the hostdevs this daemon attached to a
+    /// machine are detached when a reload drops the machine from the configuration.
+    remembered: Vec<String>,
+}
+
+impl Reconciler {
+    /// A reconciler reading devices from `discovery` and opening connections with `connector`.
+    pub fn new(discovery: Box<dyn Discovery + Send>, connector: Connector) -> Reconciler {
+        Reconciler {
+            discovery,
+            connector,
+            hypervisor: None,
+            backoff: Backoff::new(),
+            notes: HashMap::new(),
+            last_problem: None,
+            described: HashSet::new(),
+            remembered: Vec::new(),
+        }
+    }
+
+    /// The machines to observe: the configured ones in config order, then those configured
+    /// earlier (since the start) and dropped since.
+    pub fn machines_to_observe(&mut self, config: &Config) -> Vec<String> {
+        let mut names = machine_names(config);
+        for name in &names {
+            if !self.remembered.contains(name) {
+                self.remembered.push(name.clone());
+            }
+        }
+        for name in &self.remembered {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
+    /// The devices present and the configured domains, connecting first if needed. `uri` is the
+    /// libvirt URI in force; a different one than last time reconnects.
+    pub fn observe(&mut self, config: &Config, uri: Option<&str>) -> Result<Observed, Error> {
+        let names = self.machines_to_observe(config);
+        if names.is_empty() {
+            // No machine configured (now or before): nothing to scan or ask.
+            return Ok(Observed::default());
+        }
+        let devices = self.discovery.scan()?;
+        self.describe(&devices);
+        let hypervisor = self.connection(uri)?;
+        let domains = match hypervisor.domains(&names) {
+            Ok(domains) => domains,
+            Err(error) => {
+                if matches!(error, libvirt_sync::Error::ConnectionLost { .. }) {
+                    self.hypervisor = None;
+                }
+                return Err(Error::Libvirt(error));
+            }
+        };
+        Ok(Observed { devices, domains })
+    }
+
+    /// One full reconcile at `now`: observe, plan, and (unless `dry_run`) apply the actions whose
+    /// backoff allows it. Failures are logged once per action and error; the retry waits grow up to
+    /// `config.interval`.
+    pub fn reconcile(
+        &mut self,
+        config: &Config,
+        uri: Option<&str>,
+        now: Instant,
+        dry_run: bool,
+    ) -> Result<Outcome, Error> {
+        let observed = self.observe(config, uri)?;
+        self.last_problem = None;
+        let matched = match_devices(&config.machines, &observed.devices);
+        let plan = plan(&matched, &observed.domains);
+        self.log_notes(&plan);
+        self.backoff.retain(|action| plan.actions.contains(action));
+        if dry_run {
+            return Ok(Outcome {
+                observed,
+                plan,
+                ..Outcome::default()
+            });
+        }
+        let (due, deferred): (Vec<Action>, Vec<Action>) = plan
+            .actions
+            .iter()
+            .cloned()
+            .partition(|action| self.backoff.is_due(action, now));
+        let report = match self.hypervisor.as_mut() {
+            Some((_, hypervisor)) => apply(
+                &Plan {
+                    actions: due,
+                    decisions: Vec::new(),
+                },
+                hypervisor.as_mut(),
+            ),
+            None => ApplyReport::default(),
+        };
+        self.record(&report, now, config.interval);
+        Ok(Outcome {
+            observed,
+            plan,
+            report,
+            deferred,
+        })
+    }
+
+    /// Logs a failed reconcile, unless the same problem was logged last time (a daemon whose
+    /// libvirtd is down says so once, not on every tick).
+    pub fn log_problem_once(&mut self, error: &Error) {
+        let line = crate::error_chain(error);
+        if self.last_problem.as_deref() != Some(line.as_str()) {
+            log::warn!("{line}");
+            self.last_problem = Some(line);
+        }
+    }
+
+    /// When the earliest failed action may be tried again.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.backoff.next_retry()
+    }
+
+    fn connection(&mut self, uri: Option<&str>) -> Result<&mut Box<dyn Hypervisor>, Error> {
+        let connection = match self.hypervisor.take() {
+            Some(connection) if connection.0.as_deref() == uri => connection,
+            _ => {
+                let hypervisor = (self.connector)(uri)?;
+                if self.last_problem.is_some() {
+                    log::info!("connected to libvirt");
+                }
+                (uri.map(str::to_owned), hypervisor)
+            }
+        };
+        Ok(&mut self.hypervisor.insert(connection).1)
+    }
+
+    fn record(&mut self, report: &ApplyReport, now: Instant, cap: Duration) {
+        for outcome in &report.outcomes {
+            match &outcome.result {
+                Ok(()) => {
+                    self.backoff.succeeded(&outcome.action);
+                    log::info!("{}", done(&outcome.action));
+                }
+                Err(error) => {
+                    let message = crate::error_chain(error);
+                    if self
+                        .backoff
+                        .failed(outcome.action.clone(), &message, now, cap)
+                    {
+                        log::warn!("{message} (retrying with backoff)");
+                    }
+                }
+            }
+        }
+    }
+
+    fn log_notes(&mut self, plan: &Plan) {
+        let mut seen = HashSet::new();
+        for decision in &plan.decisions {
+            seen.insert(decision.device);
+            let note = match (&decision.placement, decision.conflicts.as_slice()) {
+                (Placement::Busy { machine }, _) => format!(
+                    "{} is held by a hostdev on {machine} that this daemon did not attach, and {machine} \
+                     does not match it: it stays there and goes nowhere else",
+                    decision.device
+                ),
+                (placement, conflicts) if !conflicts.is_empty() => match placement.machine() {
+                    Some(machine) => format!(
+                        "{} also matches running machine(s) {}: it goes to {machine} ({})",
+                        decision.device,
+                        conflicts.join(", "),
+                        if matches!(placement, Placement::Attach { .. }) {
+                            "first in config order"
+                        } else {
+                            "already there"
+                        }
+                    ),
+                    None => continue,
+                },
+                _ => {
+                    self.notes.remove(&decision.device);
+                    continue;
+                }
+            };
+            if self.notes.get(&decision.device) != Some(&note) {
+                log::info!("{note}");
+                self.notes.insert(decision.device, note);
+            }
+        }
+        self.notes.retain(|device, _| seen.contains(device));
+    }
+
+    fn describe(&mut self, devices: &[UsbDevice]) {
+        if !log::log_enabled!(log::Level::Debug) {
+            return;
+        }
+        for device in devices {
+            if self.described.contains(device) {
+                continue;
+            }
+            let properties: Vec<String> = device
+                .properties
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            log::debug!(
+                "found {} at port {}{}: properties: {}; tags: {:?}; current tags: {:?}",
+                hostdev_of(device),
+                device.kernel_name(),
+                if device.is_hub() { " (hub)" } else { "" },
+                properties.join(" "),
+                device.tags,
+                device.current_tags,
+            );
+        }
+        self.described = devices.iter().cloned().collect();
+    }
+}
+
+/// The log line of a successful action.
+fn done(action: &Action) -> String {
+    match action {
+        Action::Attach { machine, hostdev } => format!("attached {hostdev} to {machine}"),
+        Action::Detach { machine, hostdev } => format!("detached {hostdev} from {machine}"),
+    }
+}
