@@ -1,0 +1,299 @@
+//! The reconciler over a real fixture tree and the in-memory hypervisor: idempotence, backoff of
+//! failed actions, connection problems, machines dropped by a reload.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use fixtures::{FixtureTree, UsbDeviceBuilder};
+use hotplugd::config::{merge, parse_main_file, Config};
+use hotplugd::reconcile::Reconciler;
+use libvirt_sync::{
+    Action, DomainState, Error, Fault, FaultMode, HostdevSpec, Hypervisor, MockCall, MockCallKind,
+    MockHypervisor,
+};
+use usb_discovery::SysfsDiscovery;
+
+/// The mock, shared between the reconciler (which owns its hypervisor) and the test.
+#[derive(Clone)]
+struct SharedMock(Arc<Mutex<MockHypervisor>>);
+
+impl SharedMock {
+    fn new(mock: MockHypervisor) -> Self {
+        SharedMock(Arc::new(Mutex::new(mock)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MockHypervisor> {
+        self.0.lock().expect("not poisoned")
+    }
+
+    fn owned_on(&self, domain: &str) -> Vec<HostdevSpec> {
+        self.lock()
+            .hostdevs(domain)
+            .iter()
+            .filter_map(|hostdev| hostdev.owned_spec())
+            .collect()
+    }
+
+    fn calls_of(&self, kind: MockCallKind) -> usize {
+        self.lock()
+            .calls()
+            .iter()
+            .filter(|call| call.kind() == kind)
+            .count()
+    }
+}
+
+impl Hypervisor for SharedMock {
+    fn domains(&mut self, names: &[String]) -> Result<Vec<DomainState>, Error> {
+        self.lock().domains(names)
+    }
+    fn attach(&mut self, domain: &str, spec: &HostdevSpec) -> Result<(), Error> {
+        self.lock().attach(domain, spec)
+    }
+    fn detach(&mut self, domain: &str, spec: &HostdevSpec) -> Result<(), Error> {
+        self.lock().detach(domain, spec)
+    }
+}
+
+fn config(yaml: &str) -> Config {
+    merge(
+        parse_main_file(yaml, Path::new("/etc/hotplugd/config.yml")).expect("valid config"),
+        Vec::new(),
+    )
+}
+
+const WEBCAM_ON_VM: &str =
+    "interval: 5s\nmachines:\n  vm:\n    devices:\n    - vendor-id: 0x046d\n";
+
+fn reconciler(tree: &FixtureTree, mock: &SharedMock) -> Reconciler {
+    let mock = mock.clone();
+    Reconciler::new(
+        Box::new(SysfsDiscovery::new(tree.root())),
+        Box::new(move |_uri| Ok(Box::new(mock.clone()) as Box<dyn Hypervisor>)),
+    )
+}
+
+fn webcam(device: u16) -> fixtures::DeviceFiles {
+    UsbDeviceBuilder::new("3-6", device)
+        .ids(0x046d, 0x0825)
+        .build()
+}
+
+fn spec(device: u16) -> HostdevSpec {
+    HostdevSpec {
+        bus: 3,
+        device,
+        vendor_id: 0x046d,
+        product_id: 0x0825,
+    }
+}
+
+#[test]
+fn a_matching_device_is_attached_once_and_a_replug_replaces_it() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&UsbDeviceBuilder::root_hub(3).build())
+        .expect("hub");
+    tree.add(&webcam(5)).expect("webcam");
+    let mock = SharedMock::new(MockHypervisor::new().with_domain("vm", true));
+    let mut reconciler = reconciler(&tree, &mock);
+    let config = config(WEBCAM_ON_VM);
+
+    let first = reconciler
+        .reconcile(&config, None, Instant::now(), false)
+        .expect("reconciles");
+    assert!(first.is_success());
+    assert_eq!(mock.owned_on("vm"), [spec(5)]);
+
+    let second = reconciler
+        .reconcile(&config, None, Instant::now(), false)
+        .expect("reconciles");
+    assert!(
+        second.plan.actions.is_empty(),
+        "idempotent: {:?}",
+        second.plan.actions
+    );
+    assert_eq!(mock.calls_of(MockCallKind::Attach), 1);
+
+    tree.remove(&webcam(5)).expect("unplugged");
+    tree.add(&webcam(9)).expect("plugged in again");
+    let replug = reconciler
+        .reconcile(&config, None, Instant::now(), false)
+        .expect("reconciles");
+    assert_eq!(
+        replug.plan.actions,
+        [
+            Action::Detach {
+                machine: "vm".into(),
+                hostdev: spec(5)
+            },
+            Action::Attach {
+                machine: "vm".into(),
+                hostdev: spec(9)
+            },
+        ]
+    );
+    assert_eq!(mock.owned_on("vm"), [spec(9)]);
+}
+
+#[test]
+fn a_failing_attach_waits_for_its_retry_time_and_then_succeeds() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&webcam(5)).expect("webcam");
+    let mock = SharedMock::new(
+        MockHypervisor::new()
+            .with_domain("vm", true)
+            .with_fault(Fault::new(MockCallKind::Attach, FaultMode::Once)),
+    );
+    let mut reconciler = reconciler(&tree, &mock);
+    let config = config(WEBCAM_ON_VM);
+    let start = Instant::now();
+
+    let failed = reconciler
+        .reconcile(&config, None, start, false)
+        .expect("reconciles");
+    assert!(!failed.is_success());
+    assert_eq!(failed.report.failures().count(), 1);
+    let retry_at = reconciler.next_retry().expect("a retry is due later");
+    assert!(retry_at > start && retry_at <= start + config.interval);
+
+    // A trigger before the retry time plans the attach again but does not try it.
+    let early = reconciler
+        .reconcile(&config, None, start, false)
+        .expect("reconciles");
+    assert_eq!(early.deferred.len(), 1);
+    assert_eq!(mock.calls_of(MockCallKind::Attach), 1);
+
+    let retried = reconciler
+        .reconcile(&config, None, retry_at, false)
+        .expect("reconciles");
+    assert!(retried.is_success());
+    assert_eq!(mock.owned_on("vm"), [spec(5)]);
+    assert_eq!(reconciler.next_retry(), None, "success clears the backoff");
+}
+
+#[test]
+fn an_unreachable_libvirt_is_an_error_and_the_next_reconcile_connects() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&webcam(5)).expect("webcam");
+    let mock = SharedMock::new(MockHypervisor::new().with_domain("vm", true));
+    let attempts = Arc::new(Mutex::new(0));
+    let connector_mock = mock.clone();
+    let counter = Arc::clone(&attempts);
+    let mut reconciler = Reconciler::new(
+        Box::new(SysfsDiscovery::new(tree.root())),
+        Box::new(move |uri| {
+            let mut attempts = counter.lock().expect("not poisoned");
+            *attempts += 1;
+            if *attempts == 1 {
+                return Err(Error::Connect {
+                    uri: uri.unwrap_or_default().to_owned(),
+                    message: "libvirtd is not running".into(),
+                });
+            }
+            Ok(Box::new(connector_mock.clone()) as Box<dyn Hypervisor>)
+        }),
+    );
+    let config = config(WEBCAM_ON_VM);
+    let error = reconciler
+        .reconcile(&config, Some("qemu:///system"), Instant::now(), false)
+        .expect_err("no libvirt yet");
+    assert!(
+        error.to_string().contains("libvirtd is not running"),
+        "{error}"
+    );
+    assert!(mock.owned_on("vm").is_empty());
+
+    let outcome = reconciler
+        .reconcile(&config, Some("qemu:///system"), Instant::now(), false)
+        .expect("connected now");
+    assert!(outcome.is_success());
+    assert_eq!(mock.owned_on("vm"), [spec(5)]);
+    assert_eq!(
+        *attempts.lock().expect("not poisoned"),
+        2,
+        "one connection kept after that"
+    );
+    reconciler
+        .reconcile(&config, Some("qemu:///system"), Instant::now(), false)
+        .expect("again");
+    assert_eq!(*attempts.lock().expect("not poisoned"), 2);
+}
+
+#[test]
+fn a_machine_dropped_by_a_reload_loses_the_devices_the_daemon_attached() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&webcam(5)).expect("webcam");
+    let mock = SharedMock::new(
+        MockHypervisor::new()
+            .with_domain("vm", true)
+            .with_static_hostdev(
+                "vm",
+                libvirt_sync::ObservedHostdev {
+                    vendor_id: Some(0x0403),
+                    product_id: Some(0x6001),
+                    bus: Some(2),
+                    device: Some(4),
+                    alias: Some("hostdev0".into()),
+                },
+            ),
+    );
+    let mut reconciler = reconciler(&tree, &mock);
+    reconciler
+        .reconcile(&config(WEBCAM_ON_VM), None, Instant::now(), false)
+        .expect("attached");
+    assert_eq!(mock.owned_on("vm"), [spec(5)]);
+
+    let without_machines = config("interval: 5s\n");
+    let outcome = reconciler
+        .reconcile(&without_machines, None, Instant::now(), false)
+        .expect("reconciles");
+    assert_eq!(
+        outcome.plan.actions,
+        [Action::Detach {
+            machine: "vm".into(),
+            hostdev: spec(5)
+        }]
+    );
+    assert!(mock.owned_on("vm").is_empty());
+    assert_eq!(
+        mock.lock().hostdevs("vm").len(),
+        1,
+        "the static hostdev stays"
+    );
+}
+
+#[test]
+fn with_no_machines_configured_nothing_is_scanned_or_asked() {
+    let mock = SharedMock::new(MockHypervisor::new());
+    let mut reconciler = Reconciler::new(
+        Box::new(SysfsDiscovery::new(Path::new("/nonexistent-root"))),
+        {
+            let mock = mock.clone();
+            Box::new(move |_| Ok(Box::new(mock.clone()) as Box<dyn Hypervisor>))
+        },
+    );
+    let outcome = reconciler
+        .reconcile(&config("{}"), None, Instant::now(), false)
+        .expect("no scan of the missing root, no libvirt call");
+    assert!(outcome.plan.actions.is_empty() && outcome.observed.devices.is_empty());
+    assert!(mock.lock().calls().is_empty());
+}
+
+#[test]
+fn a_dry_run_plans_but_changes_nothing() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&webcam(5)).expect("webcam");
+    let mock = SharedMock::new(MockHypervisor::new().with_domain("vm", true));
+    let mut reconciler = reconciler(&tree, &mock);
+    let outcome = reconciler
+        .reconcile(&config(WEBCAM_ON_VM), None, Instant::now(), true)
+        .expect("plans");
+    assert_eq!(outcome.plan.actions.len(), 1);
+    assert!(mock.owned_on("vm").is_empty());
+    assert!(mock
+        .lock()
+        .calls()
+        .iter()
+        .all(|call| matches!(call, MockCall::Domains { .. })));
+}
