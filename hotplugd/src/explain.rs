@@ -204,18 +204,14 @@ fn device_report(
         Some(Placement::Busy { machine }) => ("busy", None, Some(machine.clone())),
         Some(Placement::Unassigned) | None => ("unassigned", None, None),
     };
-    let reasons = if device.is_hub() {
-        BTreeMap::new()
-    } else {
-        config
-            .machines
-            .iter()
-            .filter_map(|machine| {
-                let mismatch = machine.rules.explain(device)?;
-                Some((machine.name.clone(), mismatch.to_string()))
-            })
-            .collect()
-    };
+    let reasons = config
+        .machines
+        .iter()
+        .filter_map(|machine| {
+            let mismatch = machine.rules.explain(device)?;
+            Some((machine.name.clone(), mismatch.to_string()))
+        })
+        .collect();
     DeviceReport {
         bus: device.bus,
         device: device.device,
