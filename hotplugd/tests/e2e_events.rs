@@ -1,0 +1,289 @@
+//! Event-driven hotplug, end to end: the built daemon with a 60 s resync interval against a fixture
+//! root and the real libvirtd (see `support`), woken by udev-format uevents injected on netlink and
+//! by libvirt's domain lifecycle events; and, with udev events off, still attaching on the tick.
+//!
+//! Each test re-runs itself in a child process under `unshare -n` (a private network namespace),
+//! so the uevents it injects reach no other monitor on the machine; libvirtd is still reached over
+//! its unix socket, which no network namespace hides. This needs root and util-linux's `unshare`;
+//! without them the tests fail, unless `HOTPLUGD_SKIP_NETNS_TESTS=1` is set. The tests run one at
+//! a time, so that no other test's guest wakes a daemon with a domain event while a latency is
+//! measured. The latencies measured are printed (`--nocapture` shows them).
+
+mod support;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use fixtures::{DeviceFiles, FixtureTree, UsbDeviceBuilder};
+use libvirt_sync::HostdevSpec;
+use support::{
+    binary, one_at_a_time, real_libvirt, spec, wait_until, write, Daemon, Guest, GuestKind,
+    Libvirt, GENEROUS,
+};
+use usb_discovery::{encode_udev_message, UeventSender};
+
+/// Set in the child that runs inside the private network namespace, to the parent's namespace
+/// (`net:[inode]`).
+const CHILD: &str = "HOTPLUGD_E2E_NETNS_CHILD";
+/// Set to 1 to skip these tests where there is no root or no `unshare`.
+const SKIP: &str = "HOTPLUGD_SKIP_NETNS_TESTS";
+/// The latency the issue promises from a uevent or `virsh start` to the device in the live XML.
+const PROMISED: Duration = Duration::from_secs(1);
+
+/// Runs `body` inside a private network namespace: in the child directly, in the parent by
+/// re-running the test `name` of this binary under `unshare -n` and passing on what it printed.
+fn in_private_netns(name: &str, body: fn(&Libvirt)) {
+    if let Some(parent_netns) = std::env::var_os(CHILD) {
+        assert_ne!(
+            std::fs::read_link("/proc/self/ns/net").expect("the network namespace"),
+            std::path::PathBuf::from(parent_netns),
+            "the child runs in its parent's network namespace"
+        );
+        let libvirt = real_libvirt(name).expect("the parent found the libvirt environment");
+        body(&libvirt);
+        return;
+    }
+    let Some(_libvirt) = real_libvirt(name) else {
+        return;
+    };
+    if std::env::var(SKIP).as_deref() == Ok("1") {
+        eprintln!("{name}: SKIPPED ({SKIP}=1): it needs root and `unshare`");
+        return;
+    }
+    let hint =
+        format!("the uevent end-to-end tests need root and `unshare`; set {SKIP}=1 to skip them");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1));
+    assert_eq!(euid, Some("0"), "not running as root: {hint}");
+    let _one_at_a_time = one_at_a_time();
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(
+            CHILD,
+            std::fs::read_link("/proc/self/ns/net").expect("the network namespace"),
+        )
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run unshare ({error}): {hint}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{name} failed in a private network namespace ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    // The child's libtest prints `test NAME ... ` before the test's own first line.
+    for line in stdout
+        .lines()
+        .filter_map(|line| line.find("latency").map(|at| &line[at..]))
+    {
+        println!("{line}");
+    }
+}
+
+fn webcam(port: &str, device: u16) -> DeviceFiles {
+    UsbDeviceBuilder::new(port, device)
+        .ids(0x046d, 0x0825)
+        .manufacturer("Logitech")
+        .product("Webcam C270")
+        .build()
+}
+
+fn webcam_spec(bus: u16, device: u16) -> HostdevSpec {
+    spec(bus, device, 0x046d, 0x0825)
+}
+
+/// A configuration giving every Logitech C270 to `machine`, with the resync `interval`.
+fn webcam_config(machine: &str, interval: &str) -> String {
+    format!(
+        "interval: {interval}\nmachines:\n  {machine}:\n    devices:\n    \
+         - vendor-id: 0x046d\n      product-id: 0x0825\n"
+    )
+}
+
+/// The daemon (debug log on) on `tree` with `config`; returns once it said it started, that is
+/// once its udev monitor and domain event source are open.
+fn start_daemon(tree: &FixtureTree, libvirt: &Libvirt, config: &str, udev_events: bool) -> Daemon {
+    let path = tree.root().join("config.yml");
+    write(&path, config);
+    let mut command = binary(tree.root(), libvirt);
+    command.arg("-v").arg(&path);
+    if !udev_events {
+        command.env("LIBVIRT_USB_HOTPLUGD_NO_UDEV_EVENTS", "1");
+    }
+    let daemon = Daemon::spawn(command, &tree.root().join("daemon.log"));
+    daemon.wait_started();
+    daemon
+}
+
+/// The udev-format message udevd multicasts for `device` after its rules ran.
+fn uevent(action: &str, device: &DeviceFiles, bus: u16, number: u16) -> Vec<u8> {
+    static SEQNUM: AtomicU64 = AtomicU64::new(1000);
+    let seqnum = SEQNUM.fetch_add(1, Ordering::SeqCst).to_string();
+    let (busnum, devnum) = (format!("{bus:03}"), format!("{number:03}"));
+    encode_udev_message([
+        ("ACTION", action),
+        ("DEVPATH", device.devpath.as_str()),
+        ("SUBSYSTEM", "usb"),
+        ("DEVTYPE", "usb_device"),
+        ("SEQNUM", seqnum.as_str()),
+        ("BUSNUM", busnum.as_str()),
+        ("DEVNUM", devnum.as_str()),
+    ])
+}
+
+/// Waits (generously) until the guest's owned hostdevs are `expected`; how long that took.
+fn wait_for_owned(
+    guest: &Guest,
+    daemon: &Daemon,
+    expected: &[HostdevSpec],
+    what: &str,
+) -> Duration {
+    wait_until(GENEROUS, || guest.owned() == expected).unwrap_or_else(|| {
+        panic!(
+            "{what}: the owned hostdevs are {:?}, not {expected:?}, after {GENEROUS:?}:\n{}",
+            guest.owned(),
+            daemon.log()
+        )
+    })
+}
+
+#[test]
+fn a_udev_add_attaches_and_a_udev_remove_detaches_within_a_second() {
+    in_private_netns(
+        "a_udev_add_attaches_and_a_udev_remove_detaches_within_a_second",
+        |libvirt| {
+            let guest = Guest::create(libvirt, "udev", GuestKind::Running);
+            let tree = FixtureTree::new().expect("fixture tree");
+            // Plugged before the start: its attach says that the first reconcile is over, so
+            // that what follows is the events' doing (the next tick is 60 s away).
+            tree.add(&webcam("60-1", 2)).expect("device added");
+            let daemon = start_daemon(&tree, libvirt, &webcam_config(guest.name(), "60s"), true);
+            wait_for_owned(
+                &guest,
+                &daemon,
+                &[webcam_spec(60, 2)],
+                "plugged before the start",
+            );
+            assert!(
+                daemon.log_line(&["no udev events"]).is_none(),
+                "the monitor did not open:\n{}",
+                daemon.log()
+            );
+            let sender = UeventSender::open().expect("open the uevent sender");
+
+            // Five replugs into one port, each with the next device number.
+            for number in 5..10 {
+                let device = webcam("60-2", number);
+                tree.add(&device).expect("device added");
+                sender
+                    .send(&uevent("add", &device, 60, number))
+                    .expect("send the add event");
+                let attached = wait_for_owned(
+                    &guest,
+                    &daemon,
+                    &[webcam_spec(60, 2), webcam_spec(60, number)],
+                    "after the add event",
+                );
+                println!("latency udev add -> in the live XML: {attached:?}");
+
+                tree.remove(&device).expect("device removed");
+                sender
+                    .send(&uevent("remove", &device, 60, number))
+                    .expect("send the remove event");
+                let detached = wait_for_owned(
+                    &guest,
+                    &daemon,
+                    &[webcam_spec(60, 2)],
+                    "after the remove event",
+                );
+                println!("latency udev remove -> gone from the live XML: {detached:?}");
+                assert!(
+                    attached <= PROMISED && detached <= PROMISED,
+                    "attached after {attached:?}, detached after {detached:?}: over {PROMISED:?}"
+                );
+            }
+            for action in ["add", "remove"] {
+                assert!(
+                    daemon.log_line(&["udev: ", action, " 60-2"]).is_some(),
+                    "the daemon did not log the {action} event:\n{}",
+                    daemon.log()
+                );
+            }
+        },
+    );
+}
+
+#[test]
+fn a_guest_started_after_the_device_was_plugged_gets_it_within_a_second() {
+    in_private_netns(
+        "a_guest_started_after_the_device_was_plugged_gets_it_within_a_second",
+        |libvirt| {
+            let guest = Guest::create(libvirt, "start", GuestKind::ShutOff);
+            let tree = FixtureTree::new().expect("fixture tree");
+            tree.add(&webcam("61-1", 5)).expect("device added");
+            let daemon = start_daemon(&tree, libvirt, &webcam_config(guest.name(), "60s"), true);
+            assert!(!guest.is_running(), "{} runs already", guest.name());
+
+            let asked = Instant::now();
+            guest.start();
+            let running = asked.elapsed();
+            let attached =
+                wait_for_owned(&guest, &daemon, &[webcam_spec(61, 5)], "after virsh start");
+            println!(
+                "latency virsh start returned -> in the live XML: {attached:?} \
+                 (virsh start itself took {running:?})"
+            );
+            assert!(
+                attached <= PROMISED,
+                "attached {attached:?} after virsh start returned: over {PROMISED:?}"
+            );
+            assert!(
+                daemon
+                    .log_line(&["libvirt: Lifecycle", guest.name(), "Started"])
+                    .is_some(),
+                "the daemon did not log the start event:\n{}",
+                daemon.log()
+            );
+        },
+    );
+}
+
+#[test]
+fn without_udev_events_the_daemon_attaches_on_the_tick() {
+    in_private_netns(
+        "without_udev_events_the_daemon_attaches_on_the_tick",
+        |libvirt| {
+            let guest = Guest::create(libvirt, "tick", GuestKind::Running);
+            let tree = FixtureTree::new().expect("fixture tree");
+            let daemon = start_daemon(&tree, libvirt, &webcam_config(guest.name(), "300ms"), false);
+            assert!(
+                daemon
+                    .log_line(&["WARN", "udev events are off", "resync tick only"])
+                    .is_some(),
+                "{}",
+                daemon.log()
+            );
+            let device = webcam("62-1", 5);
+            tree.add(&device).expect("device added");
+            // The event is sent all the same: nobody listens.
+            UeventSender::open()
+                .expect("open the uevent sender")
+                .send(&uevent("add", &device, 62, 5))
+                .expect("send the add event");
+            let attached = wait_for_owned(&guest, &daemon, &[webcam_spec(62, 5)], "on the tick");
+            println!("latency plugged -> in the live XML on a 300ms tick: {attached:?}");
+            assert!(
+                daemon.log_line(&["udev: add"]).is_none(),
+                "a udev event reached a daemon that should not listen:\n{}",
+                daemon.log()
+            );
+        },
+    );
+}
