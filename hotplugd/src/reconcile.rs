@@ -101,6 +101,8 @@ pub struct Reconciler {
     /// Every machine configured since the start, so that the hostdevs this daemon attached to a
     /// machine are detached when a reload drops the machine from the configuration.
     remembered: Vec<String>,
+    /// Whether failed actions are retried later (a daemon), or not (a single run).
+    retries: bool,
 }
 
 impl Reconciler {
@@ -115,7 +117,14 @@ impl Reconciler {
             last_problem: None,
             described: HashSet::new(),
             remembered: Vec::new(),
+            retries: false,
         }
+    }
+
+    /// Says, when an action fails, that it will be retried (as the daemon does).
+    pub fn with_retries(mut self) -> Reconciler {
+        self.retries = true;
+        self
     }
 
     /// The machines to observe: the configured ones in config order, then those configured
@@ -247,7 +256,12 @@ impl Reconciler {
                         .backoff
                         .failed(outcome.action.clone(), &message, now, cap)
                     {
-                        log::warn!("{message} (retrying with backoff)");
+                        let retry = if self.retries {
+                            " (retrying with backoff)"
+                        } else {
+                            ""
+                        };
+                        log::warn!("{message}{retry}");
                     }
                 }
             }

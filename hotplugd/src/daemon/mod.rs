@@ -13,6 +13,7 @@ mod triggers;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use libvirt_sync::{DomainEventSource, Hypervisor, LibvirtHypervisor};
@@ -21,7 +22,7 @@ use usb_discovery::{MonitorThread, Received, SysfsDiscovery, UeventMonitor};
 pub use triggers::{gather, spawn_signal_source, Gathered, Trigger};
 
 use crate::config::{self, format_duration, Config};
-use crate::reconcile::{Connector, Reconciler};
+use crate::reconcile::{machine_names, Connector, Reconciler};
 use crate::{error_chain, Error};
 
 /// Set (to anything) to run without the udev netlink monitor, on the tick alone: for hosts where
@@ -71,11 +72,13 @@ pub fn run(options: &RunOptions) -> Result<ExitCode, Error> {
         );
     }
     let _udev_events = start_udev_events(sender.clone());
-    let mut domain_events = start_domain_events(options.uri(&config), &sender);
+    let watched = Arc::new(Mutex::new(machine_names(&config)));
+    let mut domain_events = start_domain_events(options.uri(&config), &sender, &watched);
     let mut reconciler = Reconciler::new(
         Box::new(SysfsDiscovery::new(&options.root)),
         libvirt_connector(),
-    );
+    )
+    .with_retries();
     log::info!(
         "started: {} machine(s), resync every {}{}",
         config.machines.len(),
@@ -114,10 +117,14 @@ pub fn run(options: &RunOptions) -> Result<ExitCode, Error> {
         if gathered.reload {
             let old_uri = options.uri(&config).map(str::to_owned);
             reload(&options.config_path, &mut config);
+            // Machines dropped by the reload still count: their hostdevs are being detached.
+            if let Ok(mut watched) = watched.lock() {
+                *watched = reconciler.machines_to_observe(&config);
+            }
             if options.uri(&config) != old_uri.as_deref() {
                 // The old source deregisters before the new one connects.
                 drop(domain_events.take());
-                domain_events = start_domain_events(options.uri(&config), &sender);
+                domain_events = start_domain_events(options.uri(&config), &sender, &watched);
             }
         }
     }
@@ -186,12 +193,26 @@ fn start_udev_events(sender: Sender<Trigger>) -> Option<MonitorThread> {
     }
 }
 
-/// Starts the libvirt lifecycle event source for `uri`, or says once why there is none.
-fn start_domain_events(uri: Option<&str>, sender: &Sender<Trigger>) -> Option<DomainEventSource> {
+/// Starts the libvirt lifecycle event source for `uri`, or says once why there is none. Events of
+/// domains that are not `watched` are ignored; a reconnection always triggers a reconcile, since
+/// anything may have changed meanwhile.
+fn start_domain_events(
+    uri: Option<&str>,
+    sender: &Sender<Trigger>,
+    watched: &Arc<Mutex<Vec<String>>>,
+) -> Option<DomainEventSource> {
     let sender = sender.clone();
+    let watched = Arc::clone(watched);
     let source = DomainEventSource::start(uri, move |event| {
-        log::debug!("libvirt: {event:?}");
-        let _ = sender.send(Trigger::DomainEvent);
+        let relevant = event.domain().is_none_or(|domain| {
+            watched
+                .lock()
+                .map_or(true, |names| names.iter().any(|name| name == domain))
+        });
+        if relevant {
+            log::debug!("libvirt: {event:?}");
+            let _ = sender.send(Trigger::DomainEvent);
+        }
     });
     match source {
         Ok(source) => Some(source),
