@@ -4,11 +4,11 @@
 //! fixture tree, matching against 10 machines, planning, apply). The same for unplug to detach.
 //!
 //! Run as root: `cargo bench -p hotplugd --bench latency` (it re-executes itself inside a private
-//! network namespace with `unshare -n`, so the injected events reach nothing else). Optional
-//! argument: the number of plug/unplug rounds (default 1000).
+//! network namespace with `unshare -n`, see `fixtures::netns`, so the injected events reach nothing
+//! else). Optional argument: the number of plug/unplug rounds (default 1000).
 
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,6 @@ use hotplugd::reconcile::Reconciler;
 use libvirt_sync::{DomainState, Error, HostdevSpec, Hypervisor, MockHypervisor};
 use usb_discovery::{encode_udev_message, Received, SysfsDiscovery, UeventMonitor, UeventSender};
 
-const IN_NAMESPACE: &str = "HOTPLUGD_LATENCY_BENCH_IN_NETNS";
 const SERIAL: &str = "PLUG0001";
 
 /// The mock, reporting when each attach or detach call arrives.
@@ -47,17 +46,9 @@ fn main() -> ExitCode {
         .skip(1)
         .find_map(|arg| arg.parse().ok())
         .unwrap_or(1000);
-    if std::env::var_os(IN_NAMESPACE).is_none() {
-        let Ok(exe) = std::env::current_exe() else {
-            eprintln!("latency: cannot find my own executable");
-            return ExitCode::FAILURE;
-        };
-        let status = Command::new("unshare")
-            .args(["-n", "--"])
-            .arg(exe)
-            .arg(rounds.to_string())
-            .env(IN_NAMESPACE, "1")
-            .status();
+    if !fixtures::netns::is_child() {
+        let status = fixtures::netns::reexecute_command()
+            .and_then(|mut command| command.arg(rounds.to_string()).status());
         return match status {
             Ok(status) if status.success() => ExitCode::SUCCESS,
             Ok(status) => {
@@ -65,7 +56,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
             Err(error) => {
-                eprintln!("latency: cannot run unshare: {error}");
+                eprintln!("latency: cannot re-run myself under unshare -n: {error}");
                 ExitCode::FAILURE
             }
         };

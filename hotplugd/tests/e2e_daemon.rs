@@ -12,7 +12,7 @@ use std::path::Path;
 
 use fixtures::{DeviceFiles, FixtureTree, UsbDeviceBuilder};
 use support::{
-    binary, one_at_a_time, real_libvirt, spec, write, Daemon, Guest, GuestKind, Libvirt, GENEROUS,
+    binary, one_at_a_time, spec, write, Daemon, Guest, GuestKind, RealLibvirt, GENEROUS,
 };
 
 /// The resync interval of these tests.
@@ -36,7 +36,7 @@ fn webcam_config(machine: &str) -> String {
 
 /// The daemon on `tree` with `config`, udev events off, its log beside the configuration; returns
 /// once it said it started.
-fn start_daemon(tree: &FixtureTree, libvirt: &Libvirt, config: &Path) -> Daemon {
+fn start_daemon(tree: &FixtureTree, libvirt: &RealLibvirt, config: &Path) -> Daemon {
     let mut command = binary(tree.root(), libvirt);
     command
         .env("LIBVIRT_USB_HOTPLUGD_NO_UDEV_EVENTS", "1")
@@ -48,7 +48,7 @@ fn start_daemon(tree: &FixtureTree, libvirt: &Libvirt, config: &Path) -> Daemon 
 
 #[test]
 fn the_daemon_attaches_on_the_tick_survives_a_broken_reload_and_detaches_a_dropped_machine() {
-    let Some(libvirt) = real_libvirt(
+    let Some(libvirt) = RealLibvirt::from_env(
         "the_daemon_attaches_on_the_tick_survives_a_broken_reload_and_detaches_a_dropped_machine",
     ) else {
         return;
@@ -129,7 +129,7 @@ fn the_daemon_attaches_on_the_tick_survives_a_broken_reload_and_detaches_a_dropp
 /// Starts the daemon with a device plugged in, waits for the attach, stops it with `signal`, and
 /// checks the exit status and that the device stays attached.
 fn stop_leaves_devices_attached(test: &str, signal: &str, bus: u16) {
-    let Some(libvirt) = real_libvirt(test) else {
+    let Some(libvirt) = RealLibvirt::from_env(test) else {
         return;
     };
     let _one_at_a_time = one_at_a_time();
@@ -185,7 +185,9 @@ fn sigint_exits_0_and_attached_devices_stay_attached() {
 
 #[test]
 fn a_reload_with_a_shorter_interval_applies_it_at_once() {
-    let Some(libvirt) = real_libvirt("a_reload_with_a_shorter_interval_applies_it_at_once") else {
+    let Some(libvirt) =
+        RealLibvirt::from_env("a_reload_with_a_shorter_interval_applies_it_at_once")
+    else {
         return;
     };
     let _one_at_a_time = one_at_a_time();

@@ -2,84 +2,43 @@
 //! root and the real libvirtd (see `support`), woken by udev-format uevents injected on netlink and
 //! by libvirt's domain lifecycle events; and, with udev events off, still attaching on the tick.
 //!
-//! Each test re-runs itself in a child process under `unshare -n` (a private network namespace),
-//! so the uevents it injects reach no other monitor on the machine; libvirtd is still reached over
-//! its unix socket, which no network namespace hides. This needs root and util-linux's `unshare`;
-//! without them the tests fail, unless `HOTPLUGD_SKIP_NETNS_TESTS=1` is set. The tests run one at
-//! a time, so that no other test's guest wakes a daemon with a domain event while a latency is
-//! measured. The latencies measured are printed (`--nocapture` shows them).
+//! Each test re-runs itself in a child process under `unshare -n` (a private network namespace,
+//! see `fixtures::netns`), so the uevents it injects reach no other monitor on the machine;
+//! libvirtd is still reached over its unix socket, which no network namespace hides. This needs
+//! root and util-linux's `unshare`; without them the tests fail, unless
+//! `HOTPLUGD_SKIP_NETNS_TESTS=1` is set. The tests run one at a time, so that no other test's
+//! guest wakes a daemon with a domain event while a latency is measured. The latencies measured
+//! are printed (`--nocapture` shows them).
 
 mod support;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use fixtures::netns::in_private_network_namespace;
 use fixtures::{DeviceFiles, FixtureTree, UsbDeviceBuilder};
 use libvirt_sync::HostdevSpec;
 use support::{
-    binary, one_at_a_time, real_libvirt, spec, wait_until, write, Daemon, Guest, GuestKind,
-    Libvirt, GENEROUS,
+    binary, one_at_a_time, spec, wait_until, write, Daemon, Guest, GuestKind, RealLibvirt, GENEROUS,
 };
 use usb_discovery::{encode_udev_message, UeventSender};
 
-/// Set in the child that runs inside the private network namespace, to the parent's namespace
-/// (`net:[inode]`).
-const CHILD: &str = "HOTPLUGD_E2E_NETNS_CHILD";
-/// Set to 1 to skip these tests where there is no root or no `unshare`.
-const SKIP: &str = "HOTPLUGD_SKIP_NETNS_TESTS";
 /// The latency the issue promises from a uevent or `virsh start` to the device in the live XML.
 const PROMISED: Duration = Duration::from_secs(1);
 
-/// Runs `body` inside a private network namespace: in the child directly, in the parent by
-/// re-running the test `name` of this binary under `unshare -n` and passing on what it printed.
-fn in_private_netns(name: &str, body: fn(&Libvirt)) {
-    if let Some(parent_netns) = std::env::var_os(CHILD) {
-        assert_ne!(
-            std::fs::read_link("/proc/self/ns/net").expect("the network namespace"),
-            std::path::PathBuf::from(parent_netns),
-            "the child runs in its parent's network namespace"
-        );
-        let libvirt = real_libvirt(name).expect("the parent found the libvirt environment");
-        body(&libvirt);
-        return;
-    }
-    let Some(_libvirt) = real_libvirt(name) else {
+/// Runs `body` with the real libvirt environment inside a private network namespace (see
+/// `fixtures::netns`): in the child directly, in the parent by re-running the test `name` of this
+/// binary under `unshare -n`, one at a time, and passing on the latencies the child printed.
+fn in_private_netns(name: &str, body: fn(&RealLibvirt)) {
+    let Some(libvirt) = RealLibvirt::from_env(name) else {
         return;
     };
-    if std::env::var(SKIP).as_deref() == Ok("1") {
-        eprintln!("{name}: SKIPPED ({SKIP}=1): it needs root and `unshare`");
-        return;
-    }
-    let hint =
-        format!("the uevent end-to-end tests need root and `unshare`; set {SKIP}=1 to skip them");
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1));
-    assert_eq!(euid, Some("0"), "not running as root: {hint}");
     let _one_at_a_time = one_at_a_time();
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let output = Command::new("unshare")
-        .args(["--net", "--"])
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(
-            CHILD,
-            std::fs::read_link("/proc/self/ns/net").expect("the network namespace"),
-        )
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run unshare ({error}): {hint}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{name} failed in a private network namespace ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    let Some(child_stdout) = in_private_network_namespace(name, || body(&libvirt)) else {
+        return;
+    };
     // The child's libtest prints `test NAME ... ` before the test's own first line.
-    for line in stdout
+    for line in child_stdout
         .lines()
         .filter_map(|line| line.find("latency").map(|at| &line[at..]))
     {
@@ -109,7 +68,12 @@ fn webcam_config(machine: &str, interval: &str) -> String {
 
 /// The daemon (debug log on) on `tree` with `config`; returns once it said it started, that is
 /// once its udev monitor and domain event source are open.
-fn start_daemon(tree: &FixtureTree, libvirt: &Libvirt, config: &str, udev_events: bool) -> Daemon {
+fn start_daemon(
+    tree: &FixtureTree,
+    libvirt: &RealLibvirt,
+    config: &str,
+    udev_events: bool,
+) -> Daemon {
     let path = tree.root().join("config.yml");
     write(&path, config);
     let mut command = binary(tree.root(), libvirt);

@@ -6,7 +6,7 @@
 mod support;
 
 use fixtures::{DeviceFiles, FixtureTree, UsbDeviceBuilder};
-use support::{real_libvirt, run_once, spec, text, write, Guest, GuestKind};
+use support::{run_once, spec, text, write, Guest, GuestKind, RealLibvirt};
 
 /// The only matcher of these tests' configurations: a Logitech C270 webcam by its ids.
 fn webcam(port: &str, device: u16) -> DeviceFiles {
@@ -25,7 +25,7 @@ fn webcam_config(machine: &str) -> String {
 
 #[test]
 fn once_attaches_then_does_nothing_then_detaches_and_leaves_a_static_hostdev_alone() {
-    let Some(libvirt) = real_libvirt(
+    let Some(libvirt) = RealLibvirt::from_env(
         "once_attaches_then_does_nothing_then_detaches_and_leaves_a_static_hostdev_alone",
     ) else {
         return;
@@ -100,9 +100,9 @@ fn once_attaches_then_does_nothing_then_detaches_and_leaves_a_static_hostdev_alo
 
 #[test]
 fn replug_with_a_new_device_number_ends_with_one_hostdev_for_the_new_number() {
-    let Some(libvirt) =
-        real_libvirt("replug_with_a_new_device_number_ends_with_one_hostdev_for_the_new_number")
-    else {
+    let Some(libvirt) = RealLibvirt::from_env(
+        "replug_with_a_new_device_number_ends_with_one_hostdev_for_the_new_number",
+    ) else {
         return;
     };
     let guest = Guest::create(&libvirt, "replug", GuestKind::Running);
@@ -135,7 +135,7 @@ fn replug_with_a_new_device_number_ends_with_one_hostdev_for_the_new_number() {
 #[test]
 fn once_exits_2_when_an_attach_fails_and_still_does_the_other_actions() {
     let Some(libvirt) =
-        real_libvirt("once_exits_2_when_an_attach_fails_and_still_does_the_other_actions")
+        RealLibvirt::from_env("once_exits_2_when_an_attach_fails_and_still_does_the_other_actions")
     else {
         return;
     };

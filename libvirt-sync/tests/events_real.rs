@@ -1,10 +1,9 @@
 //! `DomainEventSource` against real libvirt daemons (as root):
-//! * the libvirtd and the shut-off guest of `scripts/libvirt-env.sh start STATE_DIR` (which
-//!   prints the environment these tests read): `HOTPLUGD_TEST_LIBVIRT_URI`, the libvirt URI
-//!   (required; without it the test fails, unless `HOTPLUGD_SKIP_LIBVIRT_TESTS=1` opts out, and then
-//!   it says it was skipped), and `HOTPLUGD_TEST_DOMAIN_OFF`, a defined guest that is shut off
-//!   (default `hotplugd-test-off`). Only that guest is used, so other tests may share the daemon;
-//!   it is left shut off;
+//! * the libvirtd and the shut-off guest of `scripts/libvirt-env.sh start STATE_DIR`, found by
+//!   `fixtures::libvirt::RealLibvirt` from `HOTPLUGD_TEST_LIBVIRT_URI` (required; without it the
+//!   test fails, unless `HOTPLUGD_SKIP_LIBVIRT_TESTS=1` opts out, and then it says it was skipped)
+//!   and `HOTPLUGD_TEST_DOMAIN_OFF` (default `hotplugd-test-off`). Only that guest is used, so
+//!   other tests may share the daemon; it is left shut off;
 //! * a private libvirtd that the reconnect test starts, kills and starts again: a session daemon
 //!   run as `nobody` with its own directories, serving the test driver (`test+unix:///default`
 //!   on its own socket), so it disturbs nothing else on the machine. It needs root and `libvirtd`,
@@ -19,6 +18,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use fixtures::libvirt::{opted_out, RealLibvirt};
 use libvirt_sync::{init_event_loop, DomainEvent, DomainEventSource, LifecycleChange};
 use virt::connect::Connect;
 
@@ -26,34 +26,6 @@ use virt::connect::Connect;
 const EVENT_BOUND: Duration = Duration::from_secs(10);
 /// How long a daemon may take to start, or the source to notice it went away or came back.
 const DAEMON_BOUND: Duration = Duration::from_secs(15);
-
-/// Whether the developer opted out of the tests that need real libvirt daemons, after saying so.
-fn opted_out(test: &str) -> bool {
-    let skip = env::var("HOTPLUGD_SKIP_LIBVIRT_TESTS").as_deref() == Ok("1");
-    if skip {
-        eprintln!("{test}: SKIPPED (HOTPLUGD_SKIP_LIBVIRT_TESTS=1): it needs a real libvirtd");
-    }
-    skip
-}
-
-/// The URI and shut-off guest from the variables that `scripts/libvirt-env.sh start` prints, or
-/// `None` when the developer opted out. Fails the test, saying how to start the environment,
-/// when neither is set.
-fn real_libvirt(test: &str) -> Option<(String, String)> {
-    let Ok(uri) = env::var("HOTPLUGD_TEST_LIBVIRT_URI") else {
-        if opted_out(test) {
-            return None;
-        }
-        panic!(
-            "{test} needs a real libvirtd with a shut-off test guest, and HOTPLUGD_TEST_LIBVIRT_URI \
-             is not set. Start one as root with\n    eval \"$(scripts/libvirt-env.sh start /tmp/hotplugd-libvirt)\"\n\
-             (stop it with `scripts/libvirt-env.sh stop /tmp/hotplugd-libvirt`), or opt out of the \
-             real-libvirt tests with HOTPLUGD_SKIP_LIBVIRT_TESTS=1"
-        );
-    };
-    let off = env::var("HOTPLUGD_TEST_DOMAIN_OFF").unwrap_or_else(|_| "hotplugd-test-off".into());
-    Some((uri, off))
-}
 
 /// A source on `uri` whose events arrive on the returned channel.
 fn start_source(uri: &str) -> (DomainEventSource, Receiver<DomainEvent>) {
@@ -97,61 +69,42 @@ fn lifecycle(domain: &str, change: LifecycleChange) -> DomainEvent {
     }
 }
 
-/// Runs `virsh -q -c URI ARGS…`; its stdout, or its stderr as the error.
-fn virsh(uri: &str, args: &[&str]) -> Result<String, String> {
-    let output = Command::new("virsh")
-        .args(["-q", "-c", uri])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("virsh runs");
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
-}
-
-/// Destroys the guest when dropped if it still runs, so that a failing test leaves it shut off.
-struct ShutOffOnDrop<'a> {
-    uri: &'a str,
-    domain: &'a str,
-}
+/// Destroys the shut-off guest when dropped if it still runs, so that a failing test leaves it
+/// shut off.
+struct ShutOffOnDrop<'a>(&'a RealLibvirt);
 
 impl Drop for ShutOffOnDrop<'_> {
     fn drop(&mut self) {
-        let _ = virsh(self.uri, &["destroy", self.domain]);
+        let _ = self.0.virsh(&["destroy", &self.0.shut_off], "");
     }
 }
 
 #[test]
 fn real_starting_and_destroying_the_off_guest_reports_started_then_stopped() {
     let test = "real_starting_and_destroying_the_off_guest_reports_started_then_stopped";
-    let Some((uri, off)) = real_libvirt(test) else {
+    let Some(real) = RealLibvirt::from_env(test) else {
         return;
     };
-    let (_source, events) = start_source(&uri);
-    let state = virsh(&uri, &["domstate", &off]).unwrap();
+    let off = &real.shut_off;
+    let (_source, events) = start_source(&real.uri);
+    let state = real.virsh(&["domstate", off], "").unwrap();
     assert_eq!(
         state.trim(),
         "shut off",
         "{off} must be shut off to start with"
     );
-    let _shut_off = ShutOffOnDrop {
-        uri: &uri,
-        domain: &off,
-    };
+    let _shut_off = ShutOffOnDrop(&real);
 
-    virsh(&uri, &["start", &off]).unwrap();
+    real.virsh(&["start", off], "").unwrap();
     let started = wait_for(
         &events,
-        &lifecycle(&off, LifecycleChange::Started),
+        &lifecycle(off, LifecycleChange::Started),
         EVENT_BOUND,
     );
-    virsh(&uri, &["destroy", &off]).unwrap();
+    real.virsh(&["destroy", off], "").unwrap();
     let stopped = wait_for(
         &events,
-        &lifecycle(&off, LifecycleChange::Stopped),
+        &lifecycle(off, LifecycleChange::Stopped),
         EVENT_BOUND,
     );
     eprintln!("{off}: started event {started:?} after `virsh start` returned, stopped {stopped:?} after `virsh destroy`");

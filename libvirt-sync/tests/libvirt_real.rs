@@ -1,88 +1,42 @@
 //! `LibvirtHypervisor` against a real libvirtd and a running QEMU/KVM guest, as started by
-//! `scripts/libvirt-env.sh start STATE_DIR` (which prints the environment these tests read):
-//! * `HOTPLUGD_TEST_LIBVIRT_URI`: the libvirt URI (required; without it these tests fail, unless
-//!   `HOTPLUGD_SKIP_LIBVIRT_TESTS=1` opts out, and then they say they were skipped);
-//! * `HOTPLUGD_TEST_DOMAIN`: the running guest (default `hotplugd-test`);
-//! * `HOTPLUGD_TEST_DOMAIN_OFF`: a defined guest that is shut off (default `hotplugd-test-off`).
+//! `scripts/libvirt-env.sh start STATE_DIR` and found by `fixtures::libvirt::RealLibvirt` (from
+//! `HOTPLUGD_TEST_LIBVIRT_URI`, `HOTPLUGD_TEST_DOMAIN` and `HOTPLUGD_TEST_DOMAIN_OFF`; without the
+//! URI these tests fail, unless `HOTPLUGD_SKIP_LIBVIRT_TESTS=1` opts out, and then they say they
+//! were skipped).
 //!
 //! The USB devices attached here are absent from the host: hostdevs with `startupPolicy='optional'`
 //! are attached all the same (libvirt marks them `missing='yes'`). Each test uses its own host bus
 //! number, so the tests may run in parallel on the one guest, and each detaches what it attached,
 //! even when it fails.
 
-use std::env;
-use std::io::Write;
-use std::process::{Command, Stdio};
-
+use fixtures::libvirt::RealLibvirt;
 use libvirt_sync::{
     hostdev_xml, Action, DomainState, Error, HostdevSpec, Hypervisor, LibvirtHypervisor,
     MatchedDevice, ObservedHostdev, Placement, StartupPolicy,
 };
 
-/// Where the real libvirt environment is.
-struct RealLibvirt {
-    uri: String,
-    running: String,
-    shut_off: String,
+/// What these tests do with the real environment's running guest.
+trait RunningGuest {
+    /// A connection to the real libvirtd.
+    fn open(&self) -> LibvirtHypervisor;
+    /// `virsh attach-device --live` of a hand-written hostdev, as a user would add a static one.
+    fn attach_by_hand(&self, hostdev: &str);
+    /// The running guest's live XML, as virsh prints it.
+    fn live_xml(&self) -> String;
+    /// The running guest's USB hostdevs, through the API.
+    fn hostdevs(&self, libvirt: &mut LibvirtHypervisor) -> Vec<ObservedHostdev>;
+    /// The running guest's state with only this test's hostdevs (those on `bus`, and for bus 42 the
+    /// static one without address), so that the tests running beside it do not disturb its plans.
+    fn state_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> DomainState;
+    /// The running guest's USB hostdevs whose source is on host bus `bus`, through the API.
+    fn hostdevs_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> Vec<ObservedHostdev>;
 }
 
-/// The real libvirt environment from the variables that `scripts/libvirt-env.sh start` prints, or
-/// `None` (after saying so) when the developer opted out with `HOTPLUGD_SKIP_LIBVIRT_TESTS=1`.
-/// Fails the test, saying how to start the environment, when neither is set.
-fn real_libvirt(test: &str) -> Option<RealLibvirt> {
-    let Ok(uri) = env::var("HOTPLUGD_TEST_LIBVIRT_URI") else {
-        if env::var("HOTPLUGD_SKIP_LIBVIRT_TESTS").as_deref() == Ok("1") {
-            eprintln!(
-                "{test}: SKIPPED (HOTPLUGD_SKIP_LIBVIRT_TESTS=1): it needs a real libvirtd and guest"
-            );
-            return None;
-        }
-        panic!(
-            "{test} needs a real libvirtd with a running test guest, and HOTPLUGD_TEST_LIBVIRT_URI is \
-             not set. Start one as root with\n    eval \"$(scripts/libvirt-env.sh start /tmp/hotplugd-libvirt)\"\n\
-             (stop it with `scripts/libvirt-env.sh stop /tmp/hotplugd-libvirt`), or opt out of the \
-             real-libvirt tests with HOTPLUGD_SKIP_LIBVIRT_TESTS=1"
-        );
-    };
-    let var_or = |name: &str, default: &str| env::var(name).unwrap_or_else(|_| default.to_string());
-    Some(RealLibvirt {
-        uri,
-        running: var_or("HOTPLUGD_TEST_DOMAIN", "hotplugd-test"),
-        shut_off: var_or("HOTPLUGD_TEST_DOMAIN_OFF", "hotplugd-test-off"),
-    })
-}
-
-impl RealLibvirt {
+impl RunningGuest for RealLibvirt {
     fn open(&self) -> LibvirtHypervisor {
         LibvirtHypervisor::open(Some(&self.uri)).unwrap()
     }
 
-    /// Runs `virsh -c URI ARGS…` with `stdin` as its standard input; its stdout, or its stderr as
-    /// the error.
-    fn virsh(&self, args: &[&str], stdin: &str) -> Result<String, String> {
-        let mut child = Command::new("virsh")
-            .args(["-q", "-c", &self.uri])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("virsh runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin is piped")
-            .write_all(stdin.as_bytes())
-            .expect("virsh reads stdin");
-        let output = child.wait_with_output().expect("virsh finishes");
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
-    }
-
-    /// `virsh attach-device --live` of a hand-written hostdev, as a user would add a static one.
     fn attach_by_hand(&self, hostdev: &str) {
         self.virsh(
             &["attach-device", &self.running, "/dev/stdin", "--live"],
@@ -91,12 +45,10 @@ impl RealLibvirt {
         .unwrap_or_else(|error| panic!("virsh attach-device {hostdev}: {error}"));
     }
 
-    /// The running guest's live XML, as virsh prints it.
     fn live_xml(&self) -> String {
         self.virsh(&["dumpxml", &self.running], "").unwrap()
     }
 
-    /// The running guest's USB hostdevs, through the API.
     fn hostdevs(&self, libvirt: &mut LibvirtHypervisor) -> Vec<ObservedHostdev> {
         let mut states = libvirt
             .domains(std::slice::from_ref(&self.running))
@@ -106,9 +58,6 @@ impl RealLibvirt {
         states.remove(0).hostdevs
     }
 
-    /// The running guest's USB hostdevs whose source is on host bus `bus`, through the API.
-    /// The running guest's state with only this test's hostdevs (those on `bus`, and for bus 42 the
-    /// static one without address), so that the tests running beside it do not disturb its plans.
     fn state_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> DomainState {
         let hostdevs = self
             .hostdevs(libvirt)
@@ -164,7 +113,7 @@ fn webcam_on(bus: u16, device: u16) -> HostdevSpec {
 #[test]
 fn real_owned_hostdev_is_attached_seen_with_its_alias_and_detached() {
     let Some(real) =
-        real_libvirt("real_owned_hostdev_is_attached_seen_with_its_alias_and_detached")
+        RealLibvirt::from_env("real_owned_hostdev_is_attached_seen_with_its_alias_and_detached")
     else {
         return;
     };
@@ -241,9 +190,9 @@ fn real_owned_hostdev_is_attached_seen_with_its_alias_and_detached() {
 
 #[test]
 fn real_static_hostdevs_are_unowned_and_survive_detaching_the_owned_ones() {
-    let Some(real) =
-        real_libvirt("real_static_hostdevs_are_unowned_and_survive_detaching_the_owned_ones")
-    else {
+    let Some(real) = RealLibvirt::from_env(
+        "real_static_hostdevs_are_unowned_and_survive_detaching_the_owned_ones",
+    ) else {
         return;
     };
     let mut libvirt = real.open();
@@ -365,9 +314,9 @@ fn is_other_tests(hostdev: &ObservedHostdev) -> bool {
 
 #[test]
 fn real_mandatory_attach_of_an_absent_device_is_a_clear_permanent_error() {
-    let Some(real) =
-        real_libvirt("real_mandatory_attach_of_an_absent_device_is_a_clear_permanent_error")
-    else {
+    let Some(real) = RealLibvirt::from_env(
+        "real_mandatory_attach_of_an_absent_device_is_a_clear_permanent_error",
+    ) else {
         return;
     };
     let mut libvirt = real.open();
@@ -414,7 +363,7 @@ fn real_mandatory_attach_of_an_absent_device_is_a_clear_permanent_error() {
 #[test]
 fn real_shut_off_domain_is_inactive_and_unknown_names_are_left_out() {
     let Some(real) =
-        real_libvirt("real_shut_off_domain_is_inactive_and_unknown_names_are_left_out")
+        RealLibvirt::from_env("real_shut_off_domain_is_inactive_and_unknown_names_are_left_out")
     else {
         return;
     };

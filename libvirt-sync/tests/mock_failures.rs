@@ -2,26 +2,17 @@
 //! plan still run, the report names each failure, and planning again afterwards converges.
 #![cfg(feature = "mock")]
 
+mod support;
+
 use libvirt_sync::{
     apply, plan, Action, ApplyReport, DomainState, Error, Fault, FaultMode, HostdevSpec,
     Hypervisor, MatchedDevice, MockCall, MockCallKind, MockHypervisor, ObservedHostdev, Plan,
 };
+use support::{attach, detach, wanted_by, WEBCAM, YUBIKEY};
 
-const WEBCAM: HostdevSpec = HostdevSpec {
-    bus: 3,
-    device: 5,
-    vendor_id: 0x046d,
-    product_id: 0x0825,
-};
 const WEBCAM_BEFORE_REPLUG: HostdevSpec = HostdevSpec {
     device: 4,
     ..WEBCAM
-};
-const YUBIKEY: HostdevSpec = HostdevSpec {
-    bus: 1,
-    device: 7,
-    vendor_id: 0x1050,
-    product_id: 0x0407,
 };
 const SERIAL: HostdevSpec = HostdevSpec {
     bus: 2,
@@ -33,14 +24,10 @@ const SERIAL: HostdevSpec = HostdevSpec {
 /// "office" has the webcam from before it was replugged and a static hostdev; "lab" has the
 /// serial adapter, which now belongs to "office". The plan: two detaches, three attaches.
 fn host() -> (Vec<MatchedDevice>, MockHypervisor) {
-    let wanted = |spec, machine: &str| MatchedDevice {
-        spec,
-        machines: vec![machine.to_string()],
-    };
     let devices = vec![
-        wanted(WEBCAM, "office"),
-        wanted(YUBIKEY, "lab"),
-        wanted(SERIAL, "office"),
+        wanted_by(WEBCAM, &["office"]),
+        wanted_by(YUBIKEY, &["lab"]),
+        wanted_by(SERIAL, &["office"]),
     ];
     let mut mock = MockHypervisor::new()
         .with_domain("office", true)
@@ -65,20 +52,6 @@ fn machines() -> Vec<String> {
 fn plan_now(devices: &[MatchedDevice], mock: &mut MockHypervisor) -> Plan {
     let observed = mock.domains(&machines()).expect("the domains");
     plan(devices, &observed)
-}
-
-fn attach(machine: &str, hostdev: HostdevSpec) -> Action {
-    Action::Attach {
-        machine: machine.into(),
-        hostdev,
-    }
-}
-
-fn detach(machine: &str, hostdev: HostdevSpec) -> Action {
-    Action::Detach {
-        machine: machine.into(),
-        hostdev,
-    }
 }
 
 fn all_actions() -> Vec<Action> {

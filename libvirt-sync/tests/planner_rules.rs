@@ -1,15 +1,9 @@
 //! The planner's rules (DESIGN.md, Semantics 2–4), one small scenario each.
 
-use libvirt_sync::{
-    plan, Action, DomainState, HostdevSpec, MatchedDevice, ObservedHostdev, Placement, Plan,
-};
+mod support;
 
-const WEBCAM: HostdevSpec = HostdevSpec {
-    bus: 3,
-    device: 5,
-    vendor_id: 0x046d,
-    product_id: 0x0825,
-};
+use libvirt_sync::{plan, DomainState, HostdevSpec, ObservedHostdev, Placement, Plan};
+use support::{attach, detach, wanted_by, WEBCAM, YUBIKEY};
 
 /// The same webcam, unplugged and plugged in again: a new device number.
 const WEBCAM_REPLUGGED: HostdevSpec = HostdevSpec {
@@ -23,20 +17,6 @@ const OTHER_WEBCAM: HostdevSpec = HostdevSpec {
     device: 2,
     ..WEBCAM
 };
-
-const YUBIKEY: HostdevSpec = HostdevSpec {
-    bus: 1,
-    device: 7,
-    vendor_id: 0x1050,
-    product_id: 0x0407,
-};
-
-fn wanted_by(spec: HostdevSpec, machines: &[&str]) -> MatchedDevice {
-    MatchedDevice {
-        spec,
-        machines: machines.iter().map(|name| name.to_string()).collect(),
-    }
-}
 
 fn running(name: &str, hostdevs: &[ObservedHostdev]) -> DomainState {
     DomainState {
@@ -72,20 +52,6 @@ fn static_ids(spec: HostdevSpec) -> ObservedHostdev {
         vendor_id: Some(spec.vendor_id),
         product_id: Some(spec.product_id),
         ..ObservedHostdev::default()
-    }
-}
-
-fn attach(machine: &str, hostdev: HostdevSpec) -> Action {
-    Action::Attach {
-        machine: machine.into(),
-        hostdev,
-    }
-}
-
-fn detach(machine: &str, hostdev: HostdevSpec) -> Action {
-    Action::Detach {
-        machine: machine.into(),
-        hostdev,
     }
 }
 

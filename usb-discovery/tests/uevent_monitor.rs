@@ -1,15 +1,15 @@
 //! The monitor on a real netlink socket. Each test re-runs itself in a child process under
-//! `unshare -n` (a private network namespace), so the events it injects reach nothing else on the
-//! machine. It needs root and util-linux's `unshare`; without them it fails, unless
-//! `HOTPLUGD_SKIP_NETNS_TESTS=1` is set.
+//! `unshare -n` (a private network namespace, see `fixtures::netns`), so the events it injects
+//! reach nothing else on the machine. It needs root and util-linux's `unshare`; without them it
+//! fails, unless `HOTPLUGD_SKIP_NETNS_TESTS=1` is set.
 
 use std::io::IoSlice;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use fixtures::netns::in_private_network_namespace;
 use rustix::net::netlink::{self, SocketAddrNetlink};
 use rustix::net::{
     getsockname, sendmsg_addr, sendto, socket_with, AddressFamily, SendAncillaryBuffer,
@@ -21,50 +21,10 @@ use usb_discovery::{
     UeventMonitor, UeventSender,
 };
 
-/// Set in the child that runs inside the private network namespace.
-const CHILD: &str = "HOTPLUGD_UEVENT_NETNS_CHILD";
-/// Set to 1 to skip these tests where there is no root or no `unshare`.
-const SKIP: &str = "HOTPLUGD_SKIP_NETNS_TESTS";
 /// The bound on every wait for an event that was sent.
 const WAIT: Duration = Duration::from_secs(5);
 /// How long to watch for an event that must not come, once every earlier one arrived.
 const QUIET: Duration = Duration::from_millis(200);
-
-/// Runs `body` inside a private network namespace: in the child directly, in the parent by
-/// re-running the test `name` of this binary under `unshare -n`.
-fn in_private_netns(name: &str, body: fn()) {
-    if std::env::var_os(CHILD).is_some() {
-        body();
-        return;
-    }
-    if std::env::var(SKIP).as_deref() == Ok("1") {
-        eprintln!("{name}: skipped ({SKIP}=1)");
-        return;
-    }
-    let hint =
-        format!("the uevent socket tests need root and `unshare`; set {SKIP}=1 to skip them");
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1));
-    assert_eq!(euid, Some("0"), "not running as root: {hint}");
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let output = Command::new("unshare")
-        .args(["--net", "--"])
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run unshare ({error}): {hint}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{name} failed in a private network namespace ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-}
 
 fn usb_add(devtype: &str, devpath: &str, seqnum: &str) -> Vec<u8> {
     encode_udev_message([
@@ -113,7 +73,7 @@ fn port_of(socket: impl AsFd) -> u32 {
 
 #[test]
 fn only_usb_device_events_come_through_as_devices() {
-    in_private_netns("only_usb_device_events_come_through_as_devices", || {
+    in_private_network_namespace("only_usb_device_events_come_through_as_devices", || {
         let mut monitor = UeventMonitor::open().expect("open the monitor");
         let sender = UeventSender::open().expect("open the sender");
         sender
@@ -173,7 +133,7 @@ fn only_usb_device_events_come_through_as_devices() {
 
 #[test]
 fn messages_from_untrusted_senders_are_dropped() {
-    in_private_netns("messages_from_untrusted_senders_are_dropped", || {
+    in_private_network_namespace("messages_from_untrusted_senders_are_dropped", || {
         let mut monitor = UeventMonitor::open().expect("open the monitor");
         let message = usb_add("usb_device", DEVICE, "20");
 
@@ -223,7 +183,7 @@ fn messages_from_untrusted_senders_are_dropped() {
 
 #[test]
 fn malformed_messages_are_dropped_with_their_reason() {
-    in_private_netns("malformed_messages_are_dropped_with_their_reason", || {
+    in_private_network_namespace("malformed_messages_are_dropped_with_their_reason", || {
         let mut monitor = UeventMonitor::open().expect("open the monitor");
         let sender = UeventSender::open().expect("open the sender");
         let mut wrong_magic = usb_add("usb_device", DEVICE, "30");
@@ -246,7 +206,7 @@ fn malformed_messages_are_dropped_with_their_reason() {
 
 #[test]
 fn an_overflow_is_reported_and_the_monitor_goes_on() {
-    in_private_netns("an_overflow_is_reported_and_the_monitor_goes_on", || {
+    in_private_network_namespace("an_overflow_is_reported_and_the_monitor_goes_on", || {
         // The smallest buffer the kernel allows holds a few messages: 64 overflow it.
         let mut monitor = UeventMonitor::open_with_receive_buffer(0).expect("open the monitor");
         let sender = UeventSender::open().expect("open the sender");
@@ -278,7 +238,7 @@ fn an_overflow_is_reported_and_the_monitor_goes_on() {
 
 #[test]
 fn the_monitor_thread_hands_over_events_and_stops() {
-    in_private_netns("the_monitor_thread_hands_over_events_and_stops", || {
+    in_private_network_namespace("the_monitor_thread_hands_over_events_and_stops", || {
         let monitor = UeventMonitor::open().expect("open the monitor");
         let (events, received) = mpsc::channel();
         let thread = monitor

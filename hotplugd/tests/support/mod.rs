@@ -1,19 +1,22 @@
 //! Shared helpers of the end-to-end tests, which run the built `libvirt-usb-hotplugd` against a
 //! fixture root and the real libvirtd started by `scripts/libvirt-env.sh start STATE_DIR`:
-//! * [`real_libvirt`] finds that environment from `HOTPLUGD_TEST_LIBVIRT_URI` (required; without
-//!   it the tests fail saying how to start it, unless `HOTPLUGD_SKIP_LIBVIRT_TESTS=1` opts out);
+//! * [`RealLibvirt::from_env`] (from `fixtures::libvirt`) finds that environment from
+//!   `HOTPLUGD_TEST_LIBVIRT_URI` (required; without it the tests fail saying how to start it,
+//!   unless `HOTPLUGD_SKIP_LIBVIRT_TESTS=1` opts out);
 //! * [`Guest`] is a guest of the test's own, created from `libvirt-sync/tests/data/test-guest.xml.in`
 //!   and removed on drop: a daemon detaches every hostdev it owns on its machines whose device is
 //!   not in *its* fixture tree, so tests running in parallel must not share a guest;
 //! * [`Daemon`] is the binary running as a daemon, its log in a file, killed on drop;
-//! * [`wait_until`] is the one bounded poller every test waits with.
+//! * [`wait_until`] is the one bounded poller every test waits with;
+//! * [`explain`] holds the helpers of the `explain` scenario tests, which need no libvirtd.
 //!
 //! The USB devices exist only in the fixture trees: libvirtd runs with an empty
 //! `/sys/bus/usb/devices`, where hostdevs with `startupPolicy='optional'` attach all the same.
 #![allow(dead_code)] // each test binary uses a part of these helpers
 
+pub mod explain;
+
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +24,7 @@ use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use fixtures::libvirt::RealLibvirt;
 use libvirt_sync::{parse_usb_hostdevs, HostdevSpec, ObservedHostdev};
 
 /// The binary under test.
@@ -56,84 +60,27 @@ pub fn one_at_a_time() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The real libvirt environment.
-#[derive(Debug, Clone)]
-pub struct Libvirt {
-    /// The connection URI (`qemu:///system`).
-    pub uri: String,
-}
-
-/// The real libvirt environment from `HOTPLUGD_TEST_LIBVIRT_URI`, or `None` (after saying so)
-/// when the developer opted out with `HOTPLUGD_SKIP_LIBVIRT_TESTS=1`. Fails the test, saying how
-/// to start the environment, when neither is set.
-pub fn real_libvirt(test: &str) -> Option<Libvirt> {
-    let Ok(uri) = std::env::var("HOTPLUGD_TEST_LIBVIRT_URI") else {
-        if std::env::var("HOTPLUGD_SKIP_LIBVIRT_TESTS").as_deref() == Ok("1") {
-            eprintln!("{test}: SKIPPED (HOTPLUGD_SKIP_LIBVIRT_TESTS=1): it needs a real libvirtd");
-            return None;
-        }
-        panic!(
-            "{test} needs a real libvirtd (it creates QEMU/KVM guests of its own), and \
-             HOTPLUGD_TEST_LIBVIRT_URI is not set. Start one as root with\n    \
-             eval \"$(scripts/libvirt-env.sh start /tmp/hotplugd-libvirt)\"\n\
-             (stop it with `scripts/libvirt-env.sh stop /tmp/hotplugd-libvirt`), or opt out of the \
-             real-libvirt tests with HOTPLUGD_SKIP_LIBVIRT_TESTS=1"
-        );
-    };
-    Some(Libvirt { uri })
-}
-
-impl Libvirt {
-    /// Runs `virsh -q -c URI ARGS…` with `stdin` as its input; its stdout, or its stderr as the
-    /// error.
-    pub fn virsh(&self, args: &[&str], stdin: &str) -> Result<String, String> {
-        let mut child = Command::new("virsh")
-            .args(["-q", "-c", &self.uri])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|error| format!("cannot run virsh: {error}"))?;
-        let written = child
-            .stdin
-            .take()
-            .map(|mut input| input.write_all(stdin.as_bytes()));
-        let output = child
-            .wait_with_output()
-            .map_err(|error| format!("virsh did not finish: {error}"))?;
-        if let Some(Err(error)) = written {
-            return Err(format!("cannot write to virsh: {error}"));
-        }
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
-    }
-
-    /// Removes the guests of earlier runs whose creator is gone (a test process killed before its
-    /// guests' drop ran), once per process.
-    fn remove_orphaned_guests(&self) {
-        static ONCE: Once = Once::new();
-        ONCE.call_once(|| {
-            let Ok(names) = self.virsh(&["list", "--all", "--name"], "") else {
-                return;
+/// Removes the guests of earlier runs whose creator is gone (a test process killed before its
+/// guests' drop ran), once per process.
+fn remove_orphaned_guests(libvirt: &RealLibvirt) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let Ok(names) = libvirt.virsh(&["list", "--all", "--name"], "") else {
+            return;
+        };
+        for name in names.lines().map(str::trim) {
+            let Some(pid) = name
+                .strip_prefix(GUEST_PREFIX)
+                .and_then(|rest| rest.split('-').next())
+            else {
+                continue;
             };
-            for name in names.lines().map(str::trim) {
-                let Some(pid) = name
-                    .strip_prefix(GUEST_PREFIX)
-                    .and_then(|rest| rest.split('-').next())
-                else {
-                    continue;
-                };
-                if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-                    let _ = self.virsh(&["destroy", name], "");
-                    let _ = self.virsh(&["undefine", name], "");
-                }
+            if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                let _ = libvirt.virsh(&["destroy", name], "");
+                let _ = libvirt.virsh(&["undefine", name], "");
             }
-        });
-    }
+        }
+    });
 }
 
 /// How a [`Guest`] is made.
@@ -152,16 +99,16 @@ pub enum GuestKind {
 /// persistent) on drop, even when the test fails.
 #[derive(Debug)]
 pub struct Guest {
-    libvirt: Libvirt,
+    libvirt: RealLibvirt,
     name: String,
     persistent: bool,
 }
 
 impl Guest {
     /// Creates a guest from the test guest template, KVM where `/dev/kvm` exists, else TCG.
-    pub fn create(libvirt: &Libvirt, label: &str, kind: GuestKind) -> Guest {
+    pub fn create(libvirt: &RealLibvirt, label: &str, kind: GuestKind) -> Guest {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        libvirt.remove_orphaned_guests();
+        remove_orphaned_guests(libvirt);
         let name = format!(
             "{GUEST_PREFIX}{}-{}-{label}",
             std::process::id(),
@@ -297,7 +244,7 @@ pub fn write(path: &Path, text: &str) {
 
 /// The binary with global options `--root ROOT --libvirt-uri URI` and no debug logging or journal
 /// mode from the environment.
-pub fn binary(root: &Path, libvirt: &Libvirt) -> Command {
+pub fn binary(root: &Path, libvirt: &RealLibvirt) -> Command {
     let mut command = Command::new(BINARY);
     command
         .env_remove("WHAWTY_LIBVIRT_USB_HOTPLUGD_DEBUG")
@@ -311,7 +258,7 @@ pub fn binary(root: &Path, libvirt: &Libvirt) -> Command {
 }
 
 /// `run --once CONFIG`, to the end.
-pub fn run_once(root: &Path, libvirt: &Libvirt, config: &Path) -> Output {
+pub fn run_once(root: &Path, libvirt: &RealLibvirt, config: &Path) -> Output {
     binary(root, libvirt)
         .args(["run", "--once"])
         .arg(config)
