@@ -89,9 +89,12 @@ pub struct HostdevReport {
     pub alias: Option<String>,
     /// Whether this daemon attached it.
     pub owned: bool,
-    /// Whether this daemon is to detach it now (its device is gone, replugged, no longer matches,
-    /// or belongs elsewhere).
+    /// Whether it is stale: attached by this daemon for a device that is gone (unplugged, or
+    /// plugged in again under a new device number), and to be detached.
     pub stale: bool,
+    /// Whether this daemon is to detach it now: stale, or its device no longer matches this machine
+    /// or belongs elsewhere.
+    pub detach: bool,
 }
 
 /// One planned action.
@@ -119,6 +122,7 @@ fn hex(id: u16) -> String {
 /// Builds the report.
 pub fn explain(config: &Config, observed: &Observed, plan: &Plan) -> ExplainReport {
     let matched = match_devices(&config.machines, &observed.devices);
+    let present: Vec<_> = observed.devices.iter().map(hostdev_of).collect();
     let devices = observed
         .devices
         .iter()
@@ -138,20 +142,27 @@ pub fn explain(config: &Config, observed: &Observed, plan: &Plan) -> ExplainRepo
                     state
                         .hostdevs
                         .iter()
-                        .map(|hostdev| HostdevReport {
-                            bus: hostdev.bus,
-                            device: hostdev.device,
-                            vendor_id: hostdev.vendor_id.map(hex),
-                            product_id: hostdev.product_id.map(hex),
-                            alias: hostdev.alias.clone(),
-                            owned: hostdev.is_owned(),
-                            stale: hostdev.owned_spec().is_some_and(|spec| {
+                        .map(|hostdev| {
+                            let detach = hostdev.owned_spec().is_some_and(|spec| {
                                 plan.actions.iter().any(|action| {
                                     matches!(action, Action::Detach { .. })
                                         && action.machine() == machine.name
                                         && *action.hostdev() == spec
                                 })
-                            }),
+                            });
+                            let gone = hostdev
+                                .owned_spec()
+                                .is_some_and(|spec| !present.contains(&spec));
+                            HostdevReport {
+                                bus: hostdev.bus,
+                                device: hostdev.device,
+                                vendor_id: hostdev.vendor_id.map(hex),
+                                product_id: hostdev.product_id.map(hex),
+                                alias: hostdev.alias.clone(),
+                                owned: hostdev.is_owned(),
+                                stale: detach && gone,
+                                detach,
+                            }
                         })
                         .collect()
                 })
@@ -316,10 +327,13 @@ pub fn render_text(report: &ExplainReport) -> String {
                 id(&hostdev.vendor_id),
                 id(&hostdev.product_id),
                 hostdev.alias.as_deref().unwrap_or("(none)"),
-                match (hostdev.owned, hostdev.stale) {
-                    (true, true) => " (attached by this daemon; stale: to be detached)",
-                    (true, false) => " (attached by this daemon)",
-                    (false, _) => " (set up by hand: never detached by this daemon)",
+                match (hostdev.owned, hostdev.stale, hostdev.detach) {
+                    (true, true, _) => " (attached by this daemon; stale: to be detached)",
+                    (true, false, true) => {
+                        " (attached by this daemon; to be detached: no longer wanted here)"
+                    }
+                    (true, false, false) => " (attached by this daemon)",
+                    (false, _, _) => " (set up by hand: never detached by this daemon)",
                 }
             ));
         }

@@ -13,7 +13,7 @@ use libvirt_sync::{
     apply, plan, Action, ApplyReport, DomainState, HostdevSpec, Hypervisor, MatchedDevice,
     Placement, Plan,
 };
-use usb_discovery::{Discovery, UsbDevice};
+use usb_discovery::{Discovery, Unreadable, UsbDevice};
 
 use crate::backoff::Backoff;
 use crate::config::{Config, Machine};
@@ -64,6 +64,8 @@ pub struct Observed {
     pub devices: Vec<UsbDevice>,
     /// The configured domains that libvirt knows, in config order.
     pub domains: Vec<DomainState>,
+    /// Devices present that could not be read.
+    pub unreadable: Vec<Unreadable>,
 }
 
 /// What a reconcile did.
@@ -77,6 +79,9 @@ pub struct Outcome {
     pub report: ApplyReport,
     /// Planned actions not tried now because they failed recently and wait for their retry time.
     pub deferred: Vec<Action>,
+    /// Detaches held back because some device could not be read: it may be the one whose hostdev
+    /// would be detached as gone.
+    pub held_back: Vec<Action>,
 }
 
 impl Outcome {
@@ -103,6 +108,8 @@ pub struct Reconciler {
     remembered: Vec<String>,
     /// Whether failed actions are retried later (a daemon), or not (a single run).
     retries: bool,
+    /// Unreadable devices already logged.
+    unreadable_logged: HashSet<Unreadable>,
 }
 
 impl Reconciler {
@@ -118,6 +125,7 @@ impl Reconciler {
             described: HashSet::new(),
             remembered: Vec::new(),
             retries: false,
+            unreadable_logged: HashSet::new(),
         }
     }
 
@@ -144,16 +152,21 @@ impl Reconciler {
         names
     }
 
-    /// The devices present and the configured domains, connecting first if needed. `uri` is the
-    /// libvirt URI in force; a different one than last time reconnects.
+    /// The devices present and the configured domains (and those dropped by a reload since the
+    /// start), connecting first if needed. `uri` is the libvirt URI in force; a different one than
+    /// last time reconnects. With no machine at all, libvirt is not asked.
     pub fn observe(&mut self, config: &Config, uri: Option<&str>) -> Result<Observed, Error> {
         let names = self.machines_to_observe(config);
+        let scan = self.discovery.scan_all()?;
+        self.describe(&scan.devices);
+        self.log_unreadable(&scan.unreadable);
         if names.is_empty() {
-            // No machine configured (now or before): nothing to scan or ask.
-            return Ok(Observed::default());
+            return Ok(Observed {
+                devices: scan.devices,
+                domains: Vec::new(),
+                unreadable: scan.unreadable,
+            });
         }
-        let devices = self.discovery.scan()?;
-        self.describe(&devices);
         let hypervisor = self.connection(uri)?;
         let domains = match hypervisor.domains(&names) {
             Ok(domains) => domains,
@@ -164,7 +177,11 @@ impl Reconciler {
                 return Err(Error::Libvirt(error));
             }
         };
-        Ok(Observed { devices, domains })
+        Ok(Observed {
+            devices: scan.devices,
+            domains,
+            unreadable: scan.unreadable,
+        })
     }
 
     /// One full reconcile at `now`: observe, plan, and (unless `dry_run`) apply the actions whose
@@ -177,16 +194,22 @@ impl Reconciler {
         now: Instant,
         dry_run: bool,
     ) -> Result<Outcome, Error> {
+        if self.machines_to_observe(config).is_empty() {
+            // No machine configured (now or before): nothing to scan or ask.
+            return Ok(Outcome::default());
+        }
         let observed = self.observe(config, uri)?;
         self.last_problem = None;
         let matched = match_devices(&config.machines, &observed.devices);
-        let plan = plan(&matched, &observed.domains);
+        let mut plan = plan(&matched, &observed.domains);
+        let held_back = hold_back_detaches_of_absent(&mut plan, &observed);
         self.log_notes(&plan);
         self.backoff.retain(|action| plan.actions.contains(action));
         if dry_run {
             return Ok(Outcome {
                 observed,
                 plan,
+                held_back,
                 ..Outcome::default()
             });
         }
@@ -205,12 +228,15 @@ impl Reconciler {
             ),
             None => ApplyReport::default(),
         };
-        self.record(&report, now, config.interval);
+        // Retry times count from when the actions ended, not from when the reconcile began (a
+        // detach may wait seconds for libvirt).
+        self.record(&report, Instant::now().max(now), config.interval);
         Ok(Outcome {
             observed,
             plan,
             report,
             deferred,
+            held_back,
         })
     }
 
@@ -266,6 +292,22 @@ impl Reconciler {
                 }
             }
         }
+    }
+
+    /// Logs each unreadable device once (per problem), not on every scan.
+    fn log_unreadable(&mut self, unreadable: &[Unreadable]) {
+        for device in unreadable {
+            if self.unreadable_logged.insert(device.clone()) {
+                log::warn!(
+                    "cannot read USB device {} ({}): it is left out, and hostdevs this daemon \
+                     attached are not detached while a device cannot be read",
+                    device.kernel_name,
+                    device.problem
+                );
+            }
+        }
+        self.unreadable_logged
+            .retain(|device| unreadable.contains(device));
     }
 
     fn log_notes(&mut self, plan: &Plan) {
@@ -329,6 +371,21 @@ impl Reconciler {
         }
         self.described = devices.iter().cloned().collect();
     }
+}
+
+/// While some device present cannot be read, an owned hostdev whose device is not among those read
+/// may be that device: its detach (unplugged or replugged, as the plan sees it) is taken out of the
+/// plan and returned. Detaches of devices that were read (no longer matching, placed elsewhere) stay.
+pub fn hold_back_detaches_of_absent(plan: &mut Plan, observed: &Observed) -> Vec<Action> {
+    if observed.unreadable.is_empty() {
+        return Vec::new();
+    }
+    let present: HashSet<HostdevSpec> = observed.devices.iter().map(hostdev_of).collect();
+    let (kept, held_back) = plan.actions.drain(..).partition(
+        |action| !matches!(action, Action::Detach { hostdev, .. } if !present.contains(hostdev)),
+    );
+    plan.actions = kept;
+    held_back
 }
 
 /// The log line of a successful action.

@@ -264,3 +264,29 @@ fn a_device_a_static_hostdev_holds_on_a_machine_that_does_not_match_it_is_busy()
     );
     assert_eq!(actions(&report), json!([]), "it goes nowhere else");
 }
+
+#[test]
+fn an_owned_hostdev_whose_device_moves_elsewhere_is_detached_but_not_stale() {
+    // The key is plugged in (001/004) and attached to old-vm by the daemon; the rules now give it
+    // to new-vm only: it is detached from old-vm, yet it is not stale (its device is present).
+    let report = explain_json(
+        "machines:\n  new-vm:\n    devices:\n    - vendor-id: 0x1050\n  old-vm:\n    devices:\n    - vendor-id: 0xdead\n",
+        &[
+            running("new-vm", &[]),
+            running("old-vm", &[owned_hostdev((0x1050, 0x0407), (1, 4))]),
+        ],
+        [yubikey("1-4", 4)],
+    );
+    let old_vm = &report["machines"][1];
+    assert_eq!(old_vm["name"], "old-vm");
+    assert_eq!(old_vm["hostdevs"][0]["owned"], true);
+    assert_eq!(old_vm["hostdevs"][0]["stale"], false);
+    assert_eq!(old_vm["hostdevs"][0]["detach"], true);
+    assert_actions(
+        &report,
+        &[
+            action("detach", "old-vm", (1, 4), ("1050", "0407")),
+            action("attach", "new-vm", (1, 4), ("1050", "0407")),
+        ],
+    );
+}

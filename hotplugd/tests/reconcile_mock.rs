@@ -297,3 +297,57 @@ fn a_dry_run_plans_but_changes_nothing() {
         .iter()
         .all(|call| matches!(call, MockCall::Domains { .. })));
 }
+
+#[test]
+fn while_a_device_cannot_be_read_owned_hostdevs_of_absent_devices_stay() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&webcam(5)).expect("webcam");
+    let mock = SharedMock::new(MockHypervisor::new().with_domain("vm", true));
+    let mut reconciler = reconciler(&tree, &mock);
+    let config = config(WEBCAM_ON_VM);
+    reconciler
+        .reconcile(&config, None, Instant::now(), false)
+        .expect("attached");
+    assert_eq!(mock.owned_on("vm"), [spec(5)]);
+
+    // The webcam's idVendor turns unreadable: it is not in the scan, but it is not unplugged.
+    let dir = tree.device_dir(&webcam(5).devpath);
+    std::fs::write(dir.join("idVendor"), "zz\n").expect("corrupted");
+    let outcome = reconciler
+        .reconcile(&config, None, Instant::now(), false)
+        .expect("reconciles");
+    assert_eq!(outcome.observed.unreadable.len(), 1);
+    assert_eq!(outcome.observed.unreadable[0].kernel_name, "3-6");
+    assert!(
+        outcome.plan.actions.is_empty(),
+        "{:?}",
+        outcome.plan.actions
+    );
+    assert_eq!(
+        outcome.held_back,
+        [Action::Detach {
+            machine: "vm".into(),
+            hostdev: spec(5)
+        }]
+    );
+    assert_eq!(mock.owned_on("vm"), [spec(5)], "still attached");
+
+    // Readable again and then unplugged: now it goes.
+    tree.remove(&webcam(5)).expect("unplugged");
+    let outcome = reconciler
+        .reconcile(&config, None, Instant::now(), false)
+        .expect("reconciles");
+    assert!(outcome.held_back.is_empty());
+    assert!(mock.owned_on("vm").is_empty());
+}
+
+#[test]
+fn observing_without_machines_still_lists_the_devices() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&webcam(5)).expect("webcam");
+    let mock = SharedMock::new(MockHypervisor::new());
+    let mut reconciler = reconciler(&tree, &mock);
+    let observed = reconciler.observe(&config("{}"), None).expect("observes");
+    assert_eq!(observed.devices.len(), 1, "explain shows the devices");
+    assert!(mock.lock().calls().is_empty(), "libvirt is not asked");
+}

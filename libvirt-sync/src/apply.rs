@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{Action, Error, Hypervisor, Plan};
+use crate::{Action, Error, HostdevSpec, Hypervisor, Plan};
 
 /// What became of one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,18 +75,42 @@ pub fn apply(plan: &Plan, hypervisor: &mut dyn Hypervisor) -> ApplyReport {
         .actions
         .iter()
         .filter(|action| matches!(action, Action::Attach { .. }));
-    let outcomes = detaches
-        .chain(attaches)
-        .map(|action| {
-            let result = match action {
-                Action::Detach { machine, hostdev } => hypervisor.detach(machine, hostdev),
-                Action::Attach { machine, hostdev } => hypervisor.attach(machine, hostdev),
-            };
-            ActionOutcome {
-                action: action.clone(),
-                result,
-            }
-        })
-        .collect();
+    let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(plan.actions.len());
+    for action in detaches.chain(attaches) {
+        let result = match action {
+            Action::Detach { machine, hostdev } => hypervisor.detach(machine, hostdev),
+            Action::Attach { machine, hostdev } => match failed_detach(&outcomes, hostdev) {
+                // The device is still on the machine it was to leave: attaching it elsewhere
+                // would put it on two machines (libvirt refuses that, the mock would not).
+                Some(from) => Err(Error::Attach {
+                    domain: machine.clone(),
+                    device: *hostdev,
+                    message: format!("not tried: its detach from {from} failed"),
+                    transient: true,
+                }),
+                None => hypervisor.attach(machine, hostdev),
+            },
+        };
+        outcomes.push(ActionOutcome {
+            action: action.clone(),
+            result,
+        });
+    }
     ApplyReport { outcomes }
+}
+
+/// The machine from which a detach of `hostdev` failed in `outcomes`, if one did.
+fn failed_detach<'a>(outcomes: &'a [ActionOutcome], hostdev: &HostdevSpec) -> Option<&'a str> {
+    outcomes
+        .iter()
+        .find_map(|outcome| match (&outcome.action, &outcome.result) {
+            (
+                Action::Detach {
+                    machine,
+                    hostdev: detached,
+                },
+                Err(_),
+            ) if detached == hostdev => Some(machine.as_str()),
+            _ => None,
+        })
 }

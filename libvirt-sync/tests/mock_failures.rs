@@ -139,18 +139,25 @@ fn a_detach_failing_always_fails_every_round_while_the_attaches_run() {
         failed_actions,
         [
             detach("lab", SERIAL),
-            detach("office", WEBCAM_BEFORE_REPLUG)
+            detach("office", WEBCAM_BEFORE_REPLUG),
+            attach("office", SERIAL),
         ]
     );
-    assert!(failures.iter().all(|(_, error)| matches!(
+    assert!(failures[..2].iter().all(|(_, error)| matches!(
         error,
         Error::Detach {
             transient: false,
             ..
         }
     )));
-    // The serial adapter is still on "lab", so attaching it to "office" also ran (and, in the
-    // mock, succeeded: it models hostdevs, not exclusive host devices).
+    // The serial adapter is still on "lab", so attaching it to "office" is not tried.
+    assert!(failures[2]
+        .1
+        .to_string()
+        .contains("its detach from lab failed"));
+    assert!(!mock
+        .hostdevs("office")
+        .contains(&ObservedHostdev::from(SERIAL)));
     assert_eq!(report.outcomes.len(), 5);
     assert!(mock
         .hostdevs("lab")
@@ -160,7 +167,7 @@ fn a_detach_failing_always_fails_every_round_while_the_attaches_run() {
         .contains(&ObservedHostdev::from(WEBCAM)));
 
     let again = apply(&plan_now(&devices, &mut mock), &mut mock);
-    assert_eq!(again.failures().count(), 2, "{again}");
+    assert_eq!(again.failures().count(), 3, "{again}");
     mock.clear_faults();
     assert_eq!(converge(&devices, &mut mock), 2);
 }
@@ -172,10 +179,13 @@ fn a_dropped_connection_fails_one_call_transiently_and_the_next_call_reconnects(
     let report = apply(&plan_now(&devices, &mut mock), &mut mock);
 
     let failures = failed(&report);
-    assert_eq!(failures.len(), 1, "{report}");
+    assert_eq!(failures.len(), 2, "{report}");
     assert_eq!(failures[0].0, detach("lab", SERIAL));
     assert!(failures[0].1.is_transient());
     assert!(failures[0].1.to_string().contains("lost the connection"));
+    // Still on "lab": not attached to "office" in the same run.
+    assert_eq!(failures[1].0, attach("office", SERIAL));
+    assert!(failures[1].1.is_transient());
     assert_eq!(mock.connections_opened(), 2);
     assert!(mock
         .hostdevs("lab")
@@ -356,4 +366,47 @@ fn stopping_a_domain_drops_its_live_hostdevs_and_starting_it_restores_the_static
     assert!(!hostdevs[0].is_owned());
     assert!(mock.remove_domain("lab"));
     assert_eq!(mock.domains(&machines()).unwrap().len(), 1);
+}
+
+/// A device moving between machines whose detach fails is not attached to the other machine in the
+/// same run: it would be on two machines at once. The report says why, and once the detach works
+/// the move completes.
+#[test]
+fn a_move_whose_detach_fails_does_not_attach_the_device_twice() {
+    let mut mock = MockHypervisor::new()
+        .with_domain("lab", true)
+        .with_domain("office", true)
+        .with_fault(Fault::new(MockCallKind::Detach, FaultMode::Once));
+    mock.add_live_hostdev("lab", ObservedHostdev::from(WEBCAM));
+    // The webcam no longer matches "lab"; it matches "office".
+    let devices = [wanted_by(WEBCAM, &["office"])];
+    let moving = plan(&devices, &mock.states());
+    assert_eq!(
+        moving.actions,
+        [detach("lab", WEBCAM), attach("office", WEBCAM)]
+    );
+
+    let report = apply(&moving, &mut mock);
+    let failures: Vec<String> = report
+        .failures()
+        .map(|(_, error)| error.to_string())
+        .collect();
+    assert_eq!(failures.len(), 2, "{report}");
+    assert!(
+        failures[1].contains("its detach from lab failed"),
+        "{report}"
+    );
+    assert!(
+        !mock
+            .calls()
+            .iter()
+            .any(|call| matches!(call, MockCall::Attach { .. })),
+        "the attach was not tried"
+    );
+    assert_eq!(mock.hostdevs("office"), []);
+
+    let retried = apply(&plan(&devices, &mock.states()), &mut mock);
+    assert!(retried.is_success(), "{retried}");
+    assert_eq!(mock.hostdevs("lab"), []);
+    assert_eq!(mock.hostdevs("office"), [ObservedHostdev::from(WEBCAM)]);
 }

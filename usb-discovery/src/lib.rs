@@ -60,6 +60,41 @@ pub use uevent::{
 
 /// A source of the USB devices present now.
 pub trait Discovery {
-    /// Every USB device present, hubs included, sorted by bus and device number.
-    fn scan(&self) -> Result<Vec<UsbDevice>, Error>;
+    /// Every USB device present, hubs included, sorted by bus and device number, and the devices
+    /// that are present but could not be read. Fails only when the device list itself cannot be
+    /// read.
+    fn scan_all(&self) -> Result<Scan, Error>;
+
+    /// Every USB device present that could be read; each one that could not is logged as a warning
+    /// and left out.
+    fn scan(&self) -> Result<Vec<UsbDevice>, Error> {
+        let scan = self.scan_all()?;
+        for device in &scan.unreadable {
+            log::warn!(
+                "skipping USB device {}: {}",
+                device.kernel_name,
+                device.problem
+            );
+        }
+        Ok(scan.devices)
+    }
+}
+
+/// What a scan found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// The devices read, sorted by bus and device number.
+    pub devices: Vec<UsbDevice>,
+    /// The devices present that could not be read (a bad attribute, an unreadable file), by kernel
+    /// name. A caller must not take them for unplugged.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A device that is present but could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Unreadable {
+    /// Its kernel name (`3-6.3`).
+    pub kernel_name: String,
+    /// What went wrong, on one line.
+    pub problem: String,
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use udev_db::{UdevDatabase, UdevRecord, Uevent};
 
-use crate::{Discovery, Error, UsbDevice};
+use crate::{Discovery, Error, Scan, Unreadable, UsbDevice};
 
 /// Reads USB devices from `<root>/sys/bus/usb/devices` and `<root>/run/udev/data`.
 #[derive(Debug, Clone)]
@@ -82,14 +82,14 @@ impl SysfsDiscovery {
 }
 
 impl Discovery for SysfsDiscovery {
-    fn scan(&self) -> Result<Vec<UsbDevice>, Error> {
+    fn scan_all(&self) -> Result<Scan, Error> {
         let list_error = |source| Error::ListDevices {
             path: self.bus_devices.clone(),
             source,
         };
         let entries = std::fs::read_dir(&self.bus_devices).map_err(list_error)?;
         let sys = canonical(&self.sys)?;
-        let mut devices = Vec::new();
+        let mut scan = Scan::default();
         for entry in entries {
             let name = entry.map_err(list_error)?.file_name();
             let name = name.to_string_lossy();
@@ -98,16 +98,21 @@ impl Discovery for SysfsDiscovery {
                 continue;
             }
             match self.read_device_in(&sys, &name) {
-                Ok(Some(device)) => devices.push(device),
+                Ok(Some(device)) => scan.devices.push(device),
                 Ok(None) => {}
                 Err(error) if error.is_vanished() => {
                     log::debug!("USB device {name} went away during the scan: {error}");
                 }
-                Err(error) => log::warn!("skipping USB device {name}: {}", chain(&error)),
+                Err(error) => scan.unreadable.push(Unreadable {
+                    kernel_name: name.into_owned(),
+                    problem: chain(&error),
+                }),
             }
         }
-        devices.sort_by_key(|device| (device.bus, device.device));
-        Ok(devices)
+        scan.devices
+            .sort_by_key(|device| (device.bus, device.device));
+        scan.unreadable.sort();
+        Ok(scan)
     }
 }
 

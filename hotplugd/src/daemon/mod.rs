@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use libvirt_sync::{DomainEventSource, Hypervisor, LibvirtHypervisor};
+use libvirt_sync::{Action, DomainEventSource, Hypervisor, LibvirtHypervisor};
 use usb_discovery::{MonitorThread, Received, SysfsDiscovery, UeventMonitor};
 
 pub use triggers::{gather, spawn_signal_source, Gathered, Trigger};
@@ -79,36 +79,47 @@ pub fn run(options: &RunOptions) -> Result<ExitCode, Error> {
         libvirt_connector(),
     )
     .with_retries();
+    warn_if_interval_too_short(&config);
     log::info!(
         "started: {} machine(s), resync every {}{}",
         config.machines.len(),
-        format_duration(config.interval),
+        format_duration(effective_interval(&config)),
         if options.dry_run {
             ", dry run: nothing is changed"
         } else {
             ""
         }
     );
+    let mut last_dry_run: Vec<Action> = Vec::new();
     loop {
-        match reconciler.reconcile(
+        let reconciled = reconciler.reconcile(
             &config,
             options.uri(&config),
             Instant::now(),
             options.dry_run,
-        ) {
-            Ok(outcome) if options.dry_run => {
+        );
+        let succeeded = reconciled.is_ok();
+        match reconciled {
+            // A dry run says what it would do when that changes, not on every tick.
+            Ok(outcome) if options.dry_run && outcome.plan.actions != last_dry_run => {
                 for action in &outcome.plan.actions {
                     log::info!("would {action}");
                 }
+                last_dry_run = outcome.plan.actions;
             }
             Ok(_) => {}
             // Said once; the next trigger or tick tries again.
             Err(error) => reconciler.log_problem_once(&error),
         }
-        let next_tick = Instant::now() + config.interval;
-        let deadline = reconciler
-            .next_retry()
-            .map_or(next_tick, |retry| retry.min(next_tick));
+        let now = Instant::now();
+        let next_tick = now + effective_interval(&config);
+        // Retry times matter only after a reconcile that got as far as applying; after a failed
+        // one (libvirt unreachable, no device list) the next try is the tick or a trigger, so
+        // that a failure never turns into a busy loop.
+        let deadline = match reconciler.next_retry() {
+            Some(retry) if succeeded => retry.max(now + MIN_WAIT).min(next_tick),
+            _ => next_tick,
+        };
         let gathered = gather(&triggers, deadline);
         if gathered.shutdown {
             log::info!("stopping; attached devices stay attached");
@@ -130,6 +141,29 @@ pub fn run(options: &RunOptions) -> Result<ExitCode, Error> {
     }
 }
 
+/// The shortest wait between two reconciles that no trigger asked for.
+pub const MIN_WAIT: Duration = Duration::from_millis(50);
+
+/// The shortest resync interval the daemon uses: a shorter one in the configuration (the format
+/// allows any positive duration, as the original's did) is raised to it, with a warning, so that a
+/// typo such as `1ns` cannot make the daemon rescan without pause.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+fn effective_interval(config: &Config) -> Duration {
+    config.interval.max(MIN_INTERVAL)
+}
+
+fn warn_if_interval_too_short(config: &Config) {
+    if config.interval < MIN_INTERVAL {
+        log::warn!(
+            "interval {} is shorter than {}: resyncing every {} instead",
+            format_duration(config.interval),
+            format_duration(MIN_INTERVAL),
+            format_duration(MIN_INTERVAL)
+        );
+    }
+}
+
 /// Re-reads the configuration; a bad one is reported and `config` kept.
 fn reload(path: &Path, config: &mut Config) {
     match config::load(path) {
@@ -140,6 +174,7 @@ fn reload(path: &Path, config: &mut Config) {
                 new.machines.len(),
                 format_duration(new.interval)
             );
+            warn_if_interval_too_short(&new);
             *config = new;
         }
         Err(error) => log::error!(
