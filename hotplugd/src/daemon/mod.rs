@@ -99,6 +99,15 @@ pub fn run(options: &RunOptions) -> Result<ExitCode, Error> {
             options.dry_run,
         );
         let succeeded = reconciled.is_ok();
+        match &reconciled {
+            Ok(outcome) => log::debug!(
+                "reconciled: {} device(s), {} action(s) planned, {} waiting for a retry",
+                outcome.observed.devices.len(),
+                outcome.plan.actions.len(),
+                outcome.deferred.len()
+            ),
+            Err(_) => log::debug!("reconcile failed"),
+        }
         match reconciled {
             // A dry run says what it would do when that changes, not on every tick.
             Ok(outcome) if options.dry_run && outcome.plan.actions != last_dry_run => {
