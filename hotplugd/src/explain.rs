@@ -69,6 +69,9 @@ pub struct MachineReport {
     pub running: bool,
     /// Whether libvirt knows a domain of that name.
     pub defined: bool,
+    /// Whether libvirt has it but its state or XML could not be read (it then counts as neither
+    /// running nor defined, and devices it matches are not attached elsewhere).
+    pub unreadable: bool,
     /// Its USB hostdevs (live XML).
     pub hostdevs: Vec<HostdevReport>,
 }
@@ -171,6 +174,7 @@ pub fn explain(config: &Config, observed: &Observed, plan: &Plan) -> ExplainRepo
                 name: machine.name.clone(),
                 running: state.is_some_and(|state| state.active),
                 defined: state.is_some(),
+                unreadable: observed.unreadable_domains.contains(&machine.name),
                 hostdevs,
             }
         })
@@ -311,10 +315,11 @@ pub fn render_text(report: &ExplainReport) -> String {
         text.push_str("  none configured\n");
     }
     for machine in &report.machines {
-        let state = match (machine.defined, machine.running) {
-            (_, true) => "running",
-            (true, false) => "shut off",
-            (false, false) => "not defined in libvirt",
+        let state = match (machine.unreadable, machine.defined, machine.running) {
+            (true, _, _) => "cannot be read from libvirt (devices it matches go nowhere else)",
+            (false, _, true) => "running",
+            (false, true, false) => "shut off",
+            (false, false, false) => "not defined in libvirt",
         };
         text.push_str(&format!("  {}: {state}\n", machine.name));
         for hostdev in &machine.hostdevs {

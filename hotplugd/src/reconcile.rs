@@ -66,6 +66,8 @@ pub struct Observed {
     pub domains: Vec<DomainState>,
     /// Devices present that could not be read.
     pub unreadable: Vec<Unreadable>,
+    /// Configured domains that libvirt has but whose state or XML could not be read.
+    pub unreadable_domains: Vec<String>,
 }
 
 /// What a reconcile did.
@@ -110,6 +112,8 @@ pub struct Reconciler {
     retries: bool,
     /// Unreadable devices already logged.
     unreadable_logged: HashSet<Unreadable>,
+    /// Unreadable domains already logged (their error lines).
+    unreadable_domains_logged: HashSet<String>,
 }
 
 impl Reconciler {
@@ -126,6 +130,7 @@ impl Reconciler {
             remembered: Vec::new(),
             retries: false,
             unreadable_logged: HashSet::new(),
+            unreadable_domains_logged: HashSet::new(),
         }
     }
 
@@ -163,8 +168,8 @@ impl Reconciler {
         if names.is_empty() {
             return Ok(Observed {
                 devices: scan.devices,
-                domains: Vec::new(),
                 unreadable: scan.unreadable,
+                ..Observed::default()
             });
         }
         let hypervisor = self.connection(uri)?;
@@ -177,10 +182,20 @@ impl Reconciler {
                 return Err(Error::Libvirt(error));
             }
         };
+        let unreadable_domains = hypervisor.unreadable_domains();
+        self.log_unreadable_domains(&unreadable_domains);
         Ok(Observed {
             devices: scan.devices,
             domains,
             unreadable: scan.unreadable,
+            unreadable_domains: unreadable_domains
+                .iter()
+                .filter_map(|error| match error {
+                    libvirt_sync::Error::ReadDomain { domain, .. }
+                    | libvirt_sync::Error::DomainXml { domain, .. } => Some(domain.clone()),
+                    _ => None,
+                })
+                .collect(),
         })
     }
 
@@ -202,7 +217,10 @@ impl Reconciler {
         self.last_problem = None;
         let matched = match_devices(&config.machines, &observed.devices);
         let mut plan = plan(&matched, &observed.domains);
-        let held_back = hold_back_detaches_of_absent(&mut plan, &observed);
+        let mut held_back = hold_back_detaches_of_absent(&mut plan, &observed);
+        held_back.extend(hold_back_attaches_near_unreadable_domains(
+            &mut plan, &matched, &observed,
+        ));
         self.log_notes(&plan);
         self.backoff.retain(|action| plan.actions.contains(action));
         if dry_run {
@@ -310,6 +328,23 @@ impl Reconciler {
             .retain(|device| unreadable.contains(device));
     }
 
+    /// Logs each unreadable domain once (per error), not on every reconcile.
+    fn log_unreadable_domains(&mut self, errors: &[libvirt_sync::Error]) {
+        let lines: HashSet<String> = errors
+            .iter()
+            .map(|error| crate::error_chain(error))
+            .collect();
+        for line in &lines {
+            if !self.unreadable_domains_logged.contains(line) {
+                log::warn!(
+                    "{line}: it is left out, and devices it matches are not attached elsewhere \
+                     until it can be read"
+                );
+            }
+        }
+        self.unreadable_domains_logged = lines;
+    }
+
     fn log_notes(&mut self, plan: &Plan) {
         let mut seen = HashSet::new();
         for decision in &plan.decisions {
@@ -384,6 +419,33 @@ pub fn hold_back_detaches_of_absent(plan: &mut Plan, observed: &Observed) -> Vec
     let (kept, held_back) = plan.actions.drain(..).partition(
         |action| !matches!(action, Action::Detach { hostdev, .. } if !present.contains(hostdev)),
     );
+    plan.actions = kept;
+    held_back
+}
+
+/// A domain whose state could not be read may hold any device it matches: attaching such a device
+/// to another machine could put it on two. Those attaches are taken out of the plan and returned.
+pub fn hold_back_attaches_near_unreadable_domains(
+    plan: &mut Plan,
+    matched: &[MatchedDevice],
+    observed: &Observed,
+) -> Vec<Action> {
+    if observed.unreadable_domains.is_empty() {
+        return Vec::new();
+    }
+    let near_unreadable: HashSet<HostdevSpec> = matched
+        .iter()
+        .filter(|device| {
+            device
+                .machines
+                .iter()
+                .any(|machine| observed.unreadable_domains.contains(machine))
+        })
+        .map(|device| device.spec)
+        .collect();
+    let (kept, held_back) = plan.actions.drain(..).partition(|action| {
+        !matches!(action, Action::Attach { hostdev, .. } if near_unreadable.contains(hostdev))
+    });
     plan.actions = kept;
     held_back
 }

@@ -54,6 +54,9 @@ impl Hypervisor for SharedMock {
     fn detach(&mut self, domain: &str, spec: &HostdevSpec) -> Result<(), Error> {
         self.lock().detach(domain, spec)
     }
+    fn unreadable_domains(&self) -> Vec<Error> {
+        self.lock().unreadable_domains()
+    }
 }
 
 fn config(yaml: &str) -> Config {
@@ -350,4 +353,49 @@ fn observing_without_machines_still_lists_the_devices() {
     let observed = reconciler.observe(&config("{}"), None).expect("observes");
     assert_eq!(observed.devices.len(), 1, "explain shows the devices");
     assert!(mock.lock().calls().is_empty(), "libvirt is not asked");
+}
+
+#[test]
+fn a_domain_that_cannot_be_read_keeps_the_devices_it_matches_from_going_elsewhere() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&webcam(5)).expect("webcam");
+    let mock = SharedMock::new(
+        MockHypervisor::new()
+            .with_domain("first", true)
+            .with_domain("second", true)
+            .with_fault(Fault::new(MockCallKind::Domains, FaultMode::Always).on("first")),
+    );
+    let mut reconciler = reconciler(&tree, &mock);
+    let config = config(
+        "machines:\n  first:\n    devices:\n    - vendor-id: 0x046d\n  second:\n    devices:\n    - vendor-id: 0x046d\n",
+    );
+    let outcome = reconciler
+        .reconcile(&config, None, Instant::now(), false)
+        .expect("reconciles");
+    assert_eq!(outcome.observed.unreadable_domains, ["first"]);
+    assert!(
+        outcome.plan.actions.is_empty(),
+        "{:?}",
+        outcome.plan.actions
+    );
+    assert_eq!(
+        outcome.held_back,
+        [Action::Attach {
+            machine: "second".into(),
+            hostdev: spec(5)
+        }],
+        "the webcam may be on first: not attached to second"
+    );
+    assert!(mock.owned_on("second").is_empty());
+
+    mock.lock().clear_faults();
+    reconciler
+        .reconcile(&config, None, Instant::now(), false)
+        .expect("reconciles");
+    assert_eq!(
+        mock.owned_on("first"),
+        [spec(5)],
+        "readable again: config order"
+    );
+    assert!(mock.owned_on("second").is_empty());
 }

@@ -30,4 +30,11 @@ pub trait Hypervisor: Send {
     /// Detaches the owned hostdev `spec` from the running domain `domain` (live only), matching it by
     /// its source (vendor, product, bus and device), and returns once it is gone (bounded wait).
     fn detach(&mut self, domain: &str, spec: &HostdevSpec) -> Result<(), Error>;
+
+    /// The domains that the last [`Hypervisor::domains`] call found but could not read (their
+    /// state or live XML), each with the error; they were left out of its answer. Their hostdevs
+    /// are unknown, so a caller should not place elsewhere the devices they may hold.
+    fn unreadable_domains(&self) -> Vec<Error> {
+        Vec::new()
+    }
 }

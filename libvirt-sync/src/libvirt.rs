@@ -56,6 +56,8 @@ pub struct LibvirtHypervisor {
     /// The connection; `None` after it was found broken, until the next call reopens it.
     connection: Option<Connect>,
     detach_timeout: Duration,
+    /// The domains the last `domains` call could not read.
+    unreadable: Vec<Error>,
 }
 
 impl LibvirtHypervisor {
@@ -68,6 +70,7 @@ impl LibvirtHypervisor {
             uri: uri.map(str::to_string),
             connection: Some(connection),
             detach_timeout: DEFAULT_DETACH_TIMEOUT,
+            unreadable: Vec::new(),
         })
     }
 
@@ -141,9 +144,11 @@ impl LibvirtHypervisor {
     }
 
     fn read_domains(&mut self, names: &[String]) -> Result<Vec<DomainState>, Error> {
+        self.unreadable.clear();
         let connection = self.connection()?;
         let mut states = Vec::with_capacity(names.len());
         let mut lost = None;
+        let mut unreadable = Vec::new();
         for name in names {
             match read_domain(connection, name) {
                 Ok(Some(state)) => states.push(state),
@@ -153,10 +158,11 @@ impl LibvirtHypervisor {
                     break;
                 }
                 // One unreadable domain does not hide the others; it is left out (so nothing is
-                // attached to or detached from it) and said in the log.
-                Err(error) => log::warn!("{error}; leaving the domain out"),
+                // attached to or detached from it) and reported by `unreadable_domains`.
+                Err(error) => unreadable.push(error),
             }
         }
+        self.unreadable = unreadable;
         match lost {
             Some(error) => {
                 self.forget_connection();
@@ -223,6 +229,10 @@ impl Hypervisor for LibvirtHypervisor {
     /// transient error.
     fn detach(&mut self, domain: &str, spec: &HostdevSpec) -> Result<(), Error> {
         self.detach_checked(domain, spec)
+    }
+
+    fn unreadable_domains(&self) -> Vec<Error> {
+        self.unreadable.clone()
     }
 }
 

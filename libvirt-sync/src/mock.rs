@@ -144,6 +144,8 @@ pub struct MockHypervisor {
     domains: Vec<MockDomain>,
     faults: Vec<Fault>,
     calls: Vec<MockCall>,
+    /// The domains the last `domains` call left out because of an injected fault.
+    unreadable: Vec<Error>,
     reachable: bool,
     connected: bool,
     connections_opened: u32,
@@ -155,6 +157,7 @@ impl Default for MockHypervisor {
             domains: Vec::new(),
             faults: Vec::new(),
             calls: Vec::new(),
+            unreadable: Vec::new(),
             reachable: true,
             connected: true,
             connections_opened: 1,
@@ -473,6 +476,7 @@ impl Hypervisor for MockHypervisor {
         self.calls.push(MockCall::Domains {
             names: names.to_vec(),
         });
+        self.unreadable.clear();
         self.connect().map_err(|message| Error::Connect {
             uri: MOCK_URI.to_string(),
             message,
@@ -509,12 +513,24 @@ impl Hypervisor for MockHypervisor {
                 }
             }
         }
+        self.unreadable = hidden
+            .iter()
+            .filter(|name| self.domain(name).is_some())
+            .map(|name| Error::ReadDomain {
+                domain: name.clone(),
+                message: "injected failure".to_string(),
+            })
+            .collect();
         Ok(names
             .iter()
             .filter(|name| !hidden.contains(name))
             .filter_map(|name| self.domain(name))
             .map(state_of)
             .collect())
+    }
+
+    fn unreadable_domains(&self) -> Vec<Error> {
+        self.unreadable.clone()
     }
 
     /// Adds the owned hostdev of `spec` to the live XML of the running domain.
