@@ -4,18 +4,24 @@
 # libvirt test-driver node (examples/demo/libvirt-node.xml), without root, libvirtd or USB hardware.
 # Other commands: scripts/demo.sh list, scripts/demo.sh run --once --dry-run examples/demo/config.yml
 #
-# On a fresh Debian/Ubuntu machine, run as root once so that it can install the build dependencies
-# (pkg-config and libvirt-dev: the binary links libvirt). Extra arguments replace the default command.
+# The binary links libvirt: on a fresh Debian/Ubuntu machine the build dependencies (pkg-config and
+# libvirt-dev) are installed first, through sudo when not run as root. The demo itself needs no
+# root. Extra arguments replace the default command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! pkg-config --exists libvirt 2>/dev/null; then
+    as_root=()
     if [ "$(id -u)" != 0 ]; then
-        echo "demo: libvirt-dev is missing; run this once as root, or: apt-get install pkg-config libvirt-dev" >&2
-        exit 1
+        if ! command -v sudo >/dev/null; then
+            echo "demo: pkg-config and libvirt-dev are missing; install them as root: apt-get install pkg-config libvirt-dev" >&2
+            exit 1
+        fi
+        as_root=(sudo)
     fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pkg-config libvirt-dev >/dev/null
+    echo "demo: installing the build dependencies (pkg-config, libvirt-dev)" >&2
+    "${as_root[@]}" apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pkg-config libvirt-dev >/dev/null
 fi
 
 if [ $# -eq 0 ]; then
