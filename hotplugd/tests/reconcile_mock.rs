@@ -77,6 +77,15 @@ fn reconciler(tree: &FixtureTree, mock: &SharedMock) -> Reconciler {
     )
 }
 
+/// A host with the webcam plugged in (003/005), the hypervisor `mock`, and a reconciler of both.
+fn host_with_webcam(mock: MockHypervisor) -> (FixtureTree, SharedMock, Reconciler) {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&webcam(5)).expect("webcam");
+    let mock = SharedMock::new(mock);
+    let reconciler = reconciler(&tree, &mock);
+    (tree, mock, reconciler)
+}
+
 fn webcam(device: u16) -> fixtures::DeviceFiles {
     UsbDeviceBuilder::new("3-6", device)
         .ids(0x046d, 0x0825)
@@ -141,14 +150,11 @@ fn a_matching_device_is_attached_once_and_a_replug_replaces_it() {
 
 #[test]
 fn a_failing_attach_waits_for_its_retry_time_and_then_succeeds() {
-    let tree = FixtureTree::new().expect("tree");
-    tree.add(&webcam(5)).expect("webcam");
-    let mock = SharedMock::new(
+    let (_tree, mock, mut reconciler) = host_with_webcam(
         MockHypervisor::new()
             .with_domain("vm", true)
             .with_fault(Fault::new(MockCallKind::Attach, FaultMode::Once)),
     );
-    let mut reconciler = reconciler(&tree, &mock);
     let config = config(WEBCAM_ON_VM);
     let start = Instant::now();
 
@@ -225,9 +231,7 @@ fn an_unreachable_libvirt_is_an_error_and_the_next_reconcile_connects() {
 
 #[test]
 fn a_machine_dropped_by_a_reload_loses_the_devices_the_daemon_attached() {
-    let tree = FixtureTree::new().expect("tree");
-    tree.add(&webcam(5)).expect("webcam");
-    let mock = SharedMock::new(
+    let (_tree, mock, mut reconciler) = host_with_webcam(
         MockHypervisor::new()
             .with_domain("vm", true)
             .with_static_hostdev(
@@ -241,7 +245,6 @@ fn a_machine_dropped_by_a_reload_loses_the_devices_the_daemon_attached() {
                 },
             ),
     );
-    let mut reconciler = reconciler(&tree, &mock);
     reconciler
         .reconcile(&config(WEBCAM_ON_VM), None, Instant::now(), false)
         .expect("attached");
@@ -285,10 +288,8 @@ fn with_no_machines_configured_nothing_is_scanned_or_asked() {
 
 #[test]
 fn a_dry_run_plans_but_changes_nothing() {
-    let tree = FixtureTree::new().expect("tree");
-    tree.add(&webcam(5)).expect("webcam");
-    let mock = SharedMock::new(MockHypervisor::new().with_domain("vm", true));
-    let mut reconciler = reconciler(&tree, &mock);
+    let (_tree, mock, mut reconciler) =
+        host_with_webcam(MockHypervisor::new().with_domain("vm", true));
     let outcome = reconciler
         .reconcile(&config(WEBCAM_ON_VM), None, Instant::now(), true)
         .expect("plans");
@@ -303,10 +304,8 @@ fn a_dry_run_plans_but_changes_nothing() {
 
 #[test]
 fn while_a_device_cannot_be_read_owned_hostdevs_of_absent_devices_stay() {
-    let tree = FixtureTree::new().expect("tree");
-    tree.add(&webcam(5)).expect("webcam");
-    let mock = SharedMock::new(MockHypervisor::new().with_domain("vm", true));
-    let mut reconciler = reconciler(&tree, &mock);
+    let (tree, mock, mut reconciler) =
+        host_with_webcam(MockHypervisor::new().with_domain("vm", true));
     let config = config(WEBCAM_ON_VM);
     reconciler
         .reconcile(&config, None, Instant::now(), false)
@@ -346,10 +345,7 @@ fn while_a_device_cannot_be_read_owned_hostdevs_of_absent_devices_stay() {
 
 #[test]
 fn observing_without_machines_still_lists_the_devices() {
-    let tree = FixtureTree::new().expect("tree");
-    tree.add(&webcam(5)).expect("webcam");
-    let mock = SharedMock::new(MockHypervisor::new());
-    let mut reconciler = reconciler(&tree, &mock);
+    let (_tree, mock, mut reconciler) = host_with_webcam(MockHypervisor::new());
     let observed = reconciler.observe(&config("{}"), None).expect("observes");
     assert_eq!(observed.devices.len(), 1, "explain shows the devices");
     assert!(mock.lock().calls().is_empty(), "libvirt is not asked");
@@ -357,15 +353,12 @@ fn observing_without_machines_still_lists_the_devices() {
 
 #[test]
 fn a_domain_that_cannot_be_read_keeps_the_devices_it_matches_from_going_elsewhere() {
-    let tree = FixtureTree::new().expect("tree");
-    tree.add(&webcam(5)).expect("webcam");
-    let mock = SharedMock::new(
+    let (_tree, mock, mut reconciler) = host_with_webcam(
         MockHypervisor::new()
             .with_domain("first", true)
             .with_domain("second", true)
             .with_fault(Fault::new(MockCallKind::Domains, FaultMode::Always).on("first")),
     );
-    let mut reconciler = reconciler(&tree, &mock);
     let config = config(
         "machines:\n  first:\n    devices:\n    - vendor-id: 0x046d\n  second:\n    devices:\n    - vendor-id: 0x046d\n",
     );
