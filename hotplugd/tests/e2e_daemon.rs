@@ -10,7 +10,7 @@ mod support;
 
 use std::path::Path;
 
-use fixtures::{DeviceFiles, FixtureTree, UsbDeviceBuilder};
+use fixtures::{DeviceFiles, FixtureTree};
 use support::{
     binary, one_at_a_time, spec, write, Daemon, Guest, GuestKind, RealLibvirt, GENEROUS,
 };
@@ -19,11 +19,7 @@ use support::{
 const INTERVAL: &str = "300ms";
 
 fn webcam(port: &str, device: u16) -> DeviceFiles {
-    UsbDeviceBuilder::new(port, device)
-        .ids(0x046d, 0x0825)
-        .manufacturer("Logitech")
-        .product("Webcam C270")
-        .build()
+    support::webcam(port, device).build()
 }
 
 /// A configuration giving every Logitech C270 to `machine`, resynchronising every [`INTERVAL`].

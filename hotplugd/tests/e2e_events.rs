@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fixtures::netns::in_private_network_namespace;
-use fixtures::{DeviceFiles, FixtureTree, UsbDeviceBuilder};
+use fixtures::{DeviceFiles, FixtureTree};
 use libvirt_sync::HostdevSpec;
 use support::{
     binary, one_at_a_time, spec, wait_until, write, Daemon, Guest, GuestKind, RealLibvirt, GENEROUS,
@@ -47,11 +47,7 @@ fn in_private_netns(name: &str, body: fn(&RealLibvirt)) {
 }
 
 fn webcam(port: &str, device: u16) -> DeviceFiles {
-    UsbDeviceBuilder::new(port, device)
-        .ids(0x046d, 0x0825)
-        .manufacturer("Logitech")
-        .product("Webcam C270")
-        .build()
+    support::webcam(port, device).build()
 }
 
 fn webcam_spec(bus: u16, device: u16) -> HostdevSpec {

@@ -10,12 +10,7 @@ use support::{run_once, spec, text, write, Guest, GuestKind, RealLibvirt};
 
 /// The only matcher of these tests' configurations: a Logitech C270 webcam by its ids.
 fn webcam(port: &str, device: u16) -> DeviceFiles {
-    UsbDeviceBuilder::new(port, device)
-        .ids(0x046d, 0x0825)
-        .manufacturer("Logitech")
-        .product("Webcam C270")
-        .serial("2F5C3A10")
-        .build()
+    support::webcam(port, device).serial("2F5C3A10").build()
 }
 
 /// A configuration giving every Logitech C270 to `machine`.

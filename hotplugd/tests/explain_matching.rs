@@ -8,9 +8,10 @@ mod support;
 use fixtures::UsbDeviceBuilder;
 use serde_json::{json, Value};
 use support::explain::{
-    action, assert_actions, device, device_fields, explain_json, owned_hostdev, running, webcam,
-    yubikey, Scenario,
+    action, assert_actions, device, device_fields, explain_json, owned_hostdev, running, yubikey,
+    Scenario,
 };
+use support::webcam;
 
 #[test]
 fn identical_devices_without_serials_are_told_apart_by_port() {

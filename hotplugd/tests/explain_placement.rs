@@ -8,8 +8,9 @@ mod support;
 use serde_json::{json, Value};
 use support::explain::{
     action, actions, assert_actions, device, device_fields, explain_json, hostdev, machines,
-    owned_hostdev, running, shut_off, webcam, yubikey,
+    owned_hostdev, running, shut_off, yubikey,
 };
+use support::webcam;
 
 /// office comes first in the file; lab comes first by name and in the node file.
 const OFFICE_AND_LAB_WANT_WEBCAMS: &str = "\

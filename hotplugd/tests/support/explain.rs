@@ -180,14 +180,6 @@ pub fn owned_hostdev(ids: (u16, u16), address: (u16, u16)) -> String {
     hostdev(Some(ids), Some(address), Some(&alias))
 }
 
-/// A Logitech C270 webcam (046d:0825).
-pub fn webcam(port: &str, device: u16) -> UsbDeviceBuilder {
-    UsbDeviceBuilder::new(port, device)
-        .ids(0x046d, 0x0825)
-        .manufacturer("Logitech")
-        .product("Webcam C270")
-}
-
 /// A YubiKey (1050:0407).
 pub fn yubikey(port: &str, device: u16) -> UsbDeviceBuilder {
     UsbDeviceBuilder::new(port, device)

@@ -25,6 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use fixtures::libvirt::RealLibvirt;
+use fixtures::UsbDeviceBuilder;
 use libvirt_sync::{parse_usb_hostdevs, HostdevSpec, ObservedHostdev};
 
 /// The binary under test.
@@ -353,4 +354,12 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A Logitech C270 webcam (046d:0825) at `port` with device number `device`.
+pub fn webcam(port: &str, device: u16) -> UsbDeviceBuilder {
+    UsbDeviceBuilder::new(port, device)
+        .ids(0x046d, 0x0825)
+        .manufacturer("Logitech")
+        .product("Webcam C270")
 }
