@@ -162,6 +162,15 @@ impl Reconciler {
     /// last time reconnects. With no machine at all, libvirt is not asked.
     pub fn observe(&mut self, config: &Config, uri: Option<&str>) -> Result<Observed, Error> {
         let names = self.machines_to_observe(config);
+        self.observe_machines(names, uri)
+    }
+
+    /// [`Reconciler::observe`] for the machines `names`.
+    fn observe_machines(
+        &mut self,
+        names: Vec<String>,
+        uri: Option<&str>,
+    ) -> Result<Observed, Error> {
         let scan = self.discovery.scan_all()?;
         self.describe(&scan.devices);
         self.log_unreadable(&scan.unreadable);
@@ -209,11 +218,12 @@ impl Reconciler {
         now: Instant,
         dry_run: bool,
     ) -> Result<Outcome, Error> {
-        if self.machines_to_observe(config).is_empty() {
+        let names = self.machines_to_observe(config);
+        if names.is_empty() {
             // No machine configured (now or before): nothing to scan or ask.
             return Ok(Outcome::default());
         }
-        let observed = self.observe(config, uri)?;
+        let observed = self.observe_machines(names, uri)?;
         self.last_problem = None;
         let matched = match_devices(&config.machines, &observed.devices);
         let mut plan = plan(&matched, &observed.domains);
