@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use fixtures::{FixtureTree, UsbDeviceBuilder};
 use hotplugd::config::{merge, parse_main_file};
 use hotplugd::daemon::{gather, Trigger};
-use hotplugd::reconcile::Reconciler;
-use libvirt_sync::{DomainState, Error, HostdevSpec, Hypervisor, MockHypervisor};
+use hotplugd::reconcile::{Mode, Reconciler};
+use libvirt_sync::{Cause, Error, HostdevSpec, Hypervisor, HypervisorView, MockHypervisor};
 use usb_discovery::{encode_udev_message, Received, SysfsDiscovery, UeventMonitor, UeventSender};
 
 const SERIAL: &str = "PLUG0001";
@@ -28,8 +28,8 @@ struct TimingHypervisor {
 }
 
 impl Hypervisor for TimingHypervisor {
-    fn domains(&mut self, names: &[String]) -> Result<Vec<DomainState>, Error> {
-        self.inner.domains(names)
+    fn observe(&mut self, names: &[String]) -> Result<HypervisorView, Error> {
+        self.inner.observe(names)
     }
     fn attach(&mut self, domain: &str, spec: &HostdevSpec) -> Result<(), Error> {
         let _ = self.calls.send(("attach", Instant::now()));
@@ -127,13 +127,13 @@ fn run(rounds: usize) -> Result<(), String> {
                 .take()
                 .map(|h| Box::new(h) as Box<dyn Hypervisor>)
                 .ok_or_else(|| Error::ConnectionLost {
-                    message: "opened once only".into(),
+                    cause: Cause::refused("opened once only"),
                 })
         }),
     );
     // The first reconcile connects, as the daemon's does at start.
     reconciler
-        .reconcile(&config, None, Instant::now(), false)
+        .reconcile(&config, None, Instant::now(), Mode::Apply, config.interval)
         .map_err(|e| e.to_string())?;
 
     let (trigger_sender, triggers) = channel();
@@ -153,7 +153,7 @@ fn run(rounds: usize) -> Result<(), String> {
         if gathered.shutdown {
             break;
         }
-        let _ = reconciler.reconcile(&config, None, Instant::now(), false);
+        let _ = reconciler.reconcile(&config, None, Instant::now(), Mode::Apply, config.interval);
         let _ = done_sender.send(());
     });
 

@@ -10,17 +10,19 @@ use std::time::Instant;
 
 use fixtures::{FixtureTree, UsbDeviceBuilder};
 use hotplugd::config::{merge, parse_main_file};
-use hotplugd::reconcile::Reconciler;
-use libvirt_sync::{DomainState, Error, HostdevSpec, Hypervisor, MockHypervisor};
+use std::time::Duration;
+
+use hotplugd::reconcile::{Mode, Reconciler};
+use libvirt_sync::{Cause, Error, HostdevSpec, Hypervisor, HypervisorView, MockHypervisor};
 use usb_discovery::SysfsDiscovery;
 
 /// The mock without its record of calls, which would grow by design (a record is what tests want).
 struct MockWithoutRecord(MockHypervisor);
 
 impl Hypervisor for MockWithoutRecord {
-    fn domains(&mut self, names: &[String]) -> Result<Vec<DomainState>, Error> {
+    fn observe(&mut self, names: &[String]) -> Result<HypervisorView, Error> {
         self.0.clear_calls();
-        self.0.domains(names)
+        self.0.observe(names)
     }
     fn attach(&mut self, domain: &str, spec: &HostdevSpec) -> Result<(), Error> {
         self.0.attach(domain, spec)
@@ -93,7 +95,7 @@ fn main() {
             mock.take()
                 .map(|mock| Box::new(MockWithoutRecord(mock)) as Box<dyn Hypervisor>)
                 .ok_or_else(|| Error::ConnectionLost {
-                    message: "once".into(),
+                    cause: Cause::refused("once"),
                 })
         }),
     );
@@ -116,7 +118,14 @@ fn main() {
                 }
             }
         }
-        if let Err(error) = reconciler.reconcile(&config, None, Instant::now(), false) {
+        let reconciled = reconciler.reconcile(
+            &config,
+            None,
+            Instant::now(),
+            Mode::Apply,
+            Duration::from_secs(5),
+        );
+        if let Err(error) = reconciled {
             eprintln!("memory: reconcile failed: {error}");
             return;
         }

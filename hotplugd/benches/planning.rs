@@ -26,7 +26,10 @@ use std::time::{Duration, Instant};
 
 use hotplugd::config::{parse_main_file, Machine};
 use hotplugd::reconcile::match_devices;
-use libvirt_sync::{plan, Action, DomainState, HostdevSpec, MatchedDevice, ObservedHostdev, Plan};
+use libvirt_sync::{
+    plan, Action, DomainState, HostdevSpec, MatchedDevice, ObservedDomain, ObservedHostdev, Plan,
+    PlanInput,
+};
 use usb_discovery::UsbDevice;
 
 /// Matchers per machine in the generated configuration.
@@ -212,39 +215,48 @@ fn config_text(devices: &[UsbDevice], machines: usize) -> String {
 
 /// The domains: every tenth inactive; the active ones hold half of the devices the plan would
 /// attach (owned, kept), one stale owned hostdev each, and every seventh one a static hostdev.
-fn domains(machines: &[Machine], matched: &[MatchedDevice]) -> Vec<DomainState> {
-    let mut domains: Vec<DomainState> = machines
+fn domains(machines: &[Machine], matched: &[MatchedDevice]) -> Vec<ObservedDomain> {
+    let mut domains: Vec<ObservedDomain> = machines
         .iter()
         .enumerate()
-        .map(|(index, machine)| DomainState {
-            name: machine.name.clone(),
-            active: index % 10 != 9,
-            hostdevs: Vec::new(),
+        .map(|(index, machine)| {
+            let state = if index % 10 == 9 {
+                DomainState::Inactive
+            } else {
+                DomainState::Running {
+                    hostdevs: Vec::new(),
+                }
+            };
+            ObservedDomain::new(&machine.name, state)
         })
         .collect();
-    let fresh = plan(matched, &domains);
+    let fresh = plan(&input(matched.to_vec(), &domains));
     let attaches = fresh.actions.iter().filter_map(|action| match action {
         Action::Attach { machine, hostdev } => Some((machine, hostdev)),
         Action::Detach { .. } => None,
     });
     for (machine, hostdev) in attaches.step_by(2) {
-        if let Some(domain) = domains.iter_mut().find(|d| d.name == *machine) {
-            domain.hostdevs.push(ObservedHostdev::from(*hostdev));
+        if let Some(DomainState::Running { hostdevs }) = domains
+            .iter_mut()
+            .find(|d| d.name == *machine)
+            .map(|d| &mut d.state)
+        {
+            hostdevs.push(ObservedHostdev::from(*hostdev));
         }
     }
     for (index, domain) in domains.iter_mut().enumerate() {
-        if !domain.active {
+        let DomainState::Running { hostdevs } = &mut domain.state else {
             continue;
-        }
+        };
         let some_device = matched[(index * 31) % matched.len()].spec;
         let stale = HostdevSpec {
             device: 110 + u16::try_from(index % 17).expect("small"),
             ..some_device
         };
-        domain.hostdevs.push(ObservedHostdev::from(stale));
+        hostdevs.push(ObservedHostdev::from(stale));
         if index % 7 == 3 {
             let held = matched[(index * 53 + 5) % matched.len()].spec;
-            domain.hostdevs.push(ObservedHostdev {
+            hostdevs.push(ObservedHostdev {
                 bus: Some(held.bus),
                 device: Some(held.device),
                 vendor_id: Some(held.vendor_id),
@@ -254,6 +266,15 @@ fn domains(machines: &[Machine], matched: &[MatchedDevice]) -> Vec<DomainState> 
         }
     }
     domains
+}
+
+/// The planner's input: the matched devices and the domains, as a reconcile builds it.
+fn input(devices: Vec<MatchedDevice>, domains: &[ObservedDomain]) -> PlanInput {
+    PlanInput {
+        devices,
+        machines: domains.to_vec(),
+        ..PlanInput::default()
+    }
 }
 
 /// Per-sample durations of one measurement.
@@ -341,12 +362,13 @@ fn main() {
 
         let whole = measure(|| {
             let matched = match_devices(black_box(&machines), black_box(&devices));
-            plan(&matched, black_box(&domains))
+            plan(&input(matched, black_box(&domains)))
         });
         let matching = measure(|| match_devices(black_box(&machines), black_box(&devices)));
-        let planning = measure(|| plan(black_box(&matched), black_box(&domains)));
+        let planned_input = input(matched.clone(), &domains);
+        let planning = measure(|| plan(black_box(&planned_input)));
 
-        let result: Plan = plan(&matched, &domains);
+        let result: Plan = plan(&planned_input);
         let wanted = matched.iter().filter(|m| !m.machines.is_empty()).count();
         let pairs = device_count * matchers;
         let properties = devices.iter().map(|d| d.properties.len()).sum::<usize>() / device_count;

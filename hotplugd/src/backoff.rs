@@ -1,21 +1,41 @@
-//! Failed actions: logged once, retried with exponential backoff (DESIGN.md, Semantics 6).
+//! When a failed action is tried again (DESIGN.md, Semantics 6): a pure value; the caller passes
+//! the time in. It only schedules retries; what is logged is decided by comparing outcomes
+//! ([`crate::report`]).
 //!
-//! A pure value: the caller passes the time in. A failure is logged when it is new, or when the same
-//! action fails with another error; it is retried after 0.5 s, 1 s, 2 s, … capped at the interval.
-//! A success clears it, and so does a change of state that drops the action from the plan.
+//! * A **transient** failure (libvirt busy or not answering, the connection lost, the domain not
+//!   running yet) is retried after 0.5 s, 1 s, 2 s, … capped at the interval.
+//! * A **permanent** failure (no such device on the host, the XML refused, no USB controller) is
+//!   retried only when something changes ([`Backoff::something_changed`]: a udev or domain event,
+//!   a reload) or at the interval: trying it sooner would fail the same way.
+//!
+//! A success clears the action, and so does a change of state that drops it from the plan.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use hotplugd::backoff::{Backoff, FIRST_RETRY};
+//! use libvirt_sync::ErrorKind;
+//!
+//! let mut backoff = Backoff::new();
+//! let now = Instant::now();
+//! backoff.failed("attach", ErrorKind::Transient, now, Duration::from_secs(5));
+//! assert!(!backoff.is_due(&"attach", now));
+//! assert!(backoff.is_due(&"attach", now + FIRST_RETRY));
+//! ```
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-/// The first retry delay; each further failure doubles it up to the cap.
+use libvirt_sync::ErrorKind;
+
+/// The first retry delay of a transient failure; each further failure doubles it up to the cap.
 pub const FIRST_RETRY: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 struct Failure {
     attempts: u32,
+    kind: ErrorKind,
     retry_at: Instant,
-    message: String,
 }
 
 /// The failing actions, keyed by whatever names an action (machine, device, kind).
@@ -45,20 +65,41 @@ impl<K: Hash + Eq + Clone> Backoff<K> {
             .is_none_or(|failure| failure.retry_at <= now)
     }
 
-    /// Records a failure at `now`, with the delay before the next try capped at `cap`. Returns
-    /// whether to log it: the first failure of this action, or a different error than last time.
-    pub fn failed(&mut self, key: K, message: &str, now: Instant, cap: Duration) -> bool {
-        let failure = self.failures.entry(key).or_insert_with(|| Failure {
+    /// The failing actions whose retry time has not come at `now`.
+    pub fn waiting(&self, now: Instant) -> impl Iterator<Item = &K> + '_ {
+        self.failures
+            .iter()
+            .filter(move |(_, failure)| failure.retry_at > now)
+            .map(|(key, _)| key)
+    }
+
+    /// Records a failure of `kind` at `now`; `cap` is the interval, the longest wait.
+    pub fn failed(&mut self, key: K, kind: ErrorKind, now: Instant, cap: Duration) {
+        let failure = self.failures.entry(key).or_insert(Failure {
             attempts: 0,
+            kind,
             retry_at: now,
-            message: String::new(),
         });
-        let is_new = failure.attempts == 0 || failure.message != message;
         failure.attempts = failure.attempts.saturating_add(1);
-        let factor = 1u32 << failure.attempts.saturating_sub(1).min(16);
-        failure.retry_at = now + FIRST_RETRY.saturating_mul(factor).min(cap);
-        failure.message = message.to_owned();
-        is_new
+        failure.kind = kind;
+        let delay = match kind {
+            ErrorKind::Transient => {
+                let factor = 1u32 << failure.attempts.saturating_sub(1).min(16);
+                FIRST_RETRY.saturating_mul(factor).min(cap)
+            }
+            ErrorKind::Permanent => cap,
+        };
+        failure.retry_at = now + delay;
+    }
+
+    /// Something changed (a udev or domain event, a reload): permanent failures may be tried
+    /// again at `now`. Transient ones keep their schedule.
+    pub fn something_changed(&mut self, now: Instant) {
+        for failure in self.failures.values_mut() {
+            if failure.kind == ErrorKind::Permanent {
+                failure.retry_at = failure.retry_at.min(now);
+            }
+        }
     }
 
     /// Records a success: the action is no longer failing.
@@ -97,20 +138,17 @@ mod tests {
     const CAP: Duration = Duration::from_secs(5);
 
     #[test]
-    fn a_failure_is_logged_once_and_retried_later_and_later_up_to_the_cap() {
+    fn a_transient_failure_is_retried_later_and_later_up_to_the_cap() {
         let mut backoff = Backoff::new();
         let start = Instant::now();
         assert!(backoff.is_due(&"attach", start));
-        assert!(backoff.failed("attach", "device busy", start, CAP));
+        backoff.failed("attach", ErrorKind::Transient, start, CAP);
         assert!(!backoff.is_due(&"attach", start));
         assert!(backoff.is_due(&"attach", start + FIRST_RETRY));
         let mut delays = Vec::new();
         for _ in 0..6 {
             let now = backoff.next_retry().expect("failing");
-            assert!(
-                !backoff.failed("attach", "device busy", now, CAP),
-                "same error: not logged again"
-            );
+            backoff.failed("attach", ErrorKind::Transient, now, CAP);
             delays.push(backoff.next_retry().expect("failing") - now);
         }
         let millis: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
@@ -118,23 +156,41 @@ mod tests {
     }
 
     #[test]
-    fn a_different_error_is_logged_and_success_or_a_changed_plan_clear_it() {
+    fn a_permanent_failure_waits_for_a_change_or_the_interval() {
+        let mut backoff = Backoff::new();
+        let start = Instant::now();
+        backoff.failed("attach", ErrorKind::Permanent, start, CAP);
+        backoff.failed("detach", ErrorKind::Transient, start, CAP);
+        assert!(!backoff.is_due(&"attach", start + FIRST_RETRY * 4));
+        assert!(backoff.is_due(&"attach", start + CAP));
+        let later = start + Duration::from_millis(100);
+        backoff.something_changed(later);
+        assert!(backoff.is_due(&"attach", later), "a change makes it due");
+        assert!(
+            !backoff.is_due(&"detach", later),
+            "a transient one keeps its schedule"
+        );
+        let waiting: Vec<&&str> = backoff.waiting(later).collect();
+        assert_eq!(waiting, [&"detach"]);
+    }
+
+    #[test]
+    fn success_or_a_changed_plan_clear_a_failure() {
         let mut backoff = Backoff::new();
         let now = Instant::now();
-        backoff.failed("a", "busy", now, CAP);
-        assert!(
-            backoff.failed("a", "gone", now, CAP),
-            "a new error is logged"
-        );
+        backoff.failed("a", ErrorKind::Transient, now, CAP);
         backoff.succeeded(&"a");
         assert!(backoff.is_empty() && backoff.is_due(&"a", now));
-        backoff.failed("b", "busy", now, CAP);
-        backoff.failed("c", "busy", now, CAP);
+        backoff.failed("b", ErrorKind::Transient, now, CAP);
+        backoff.failed("c", ErrorKind::Transient, now, CAP);
+        backoff.failed("c", ErrorKind::Transient, now, CAP);
         assert_eq!(backoff.retain(|key| *key == "c"), 1);
         assert_eq!(backoff.len(), 1);
-        assert!(
-            backoff.failed("b", "busy", now, CAP),
-            "forgotten, so new again"
+        backoff.failed("b", ErrorKind::Transient, now, CAP);
+        assert_eq!(
+            backoff.next_retry(),
+            Some(now + FIRST_RETRY),
+            "forgotten, so its first retry again"
         );
     }
 }

@@ -1,6 +1,6 @@
-//! The library behind the `libvirt-usb-hotplugd` binary: the command line, the commands, and (in
-//! later modules) the configuration files and the main loop. `main.rs` only parses and calls
-//! [`execute`].
+//! The library behind the `libvirt-usb-hotplugd` binary: the command line, the commands, the
+//! configuration files, the reconcile (observe → match → plan → apply → report) and the daemon
+//! loop. `main.rs` only parses and calls [`execute`].
 //!
 //! ```no_run
 //! use clap::Parser;
@@ -19,18 +19,22 @@ pub mod daemon;
 mod error;
 pub mod explain;
 pub mod logging;
+pub mod options;
 pub mod reconcile;
+pub mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub use error::Error;
+/// An error and its sources on one line, joined by `: `.
+pub use libvirt_sync::error_chain;
 
 use cli::{Cli, Command};
 
 /// Runs what the command line asks for and returns the process's exit status.
 pub fn execute(cli: Cli) -> Result<ExitCode, Error> {
-    let run_options = |config: PathBuf, dry_run: bool| daemon::RunOptions {
+    let run_options = |config: PathBuf, dry_run: bool| options::RunOptions {
         config_path: config,
         root: cli.root.clone(),
         libvirt_uri: cli.libvirt_uri.clone(),
@@ -59,16 +63,4 @@ pub fn execute(cli: Cli) -> Result<ExitCode, Error> {
             None => Err(Error::MissingConfig),
         },
     }
-}
-
-/// An error and its sources on one line, joined by `: `.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
 }

@@ -3,16 +3,27 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fixtures::{FixtureTree, UsbDeviceBuilder};
 use hotplugd::config::{merge, parse_main_file, Config};
-use hotplugd::reconcile::Reconciler;
+use hotplugd::error_chain;
+use hotplugd::reconcile::{Mode, Outcome, Reconciler};
 use libvirt_sync::{
-    Action, DomainState, Error, Fault, FaultMode, HostdevSpec, Hypervisor, MockCall, MockCallKind,
-    MockHypervisor,
+    Action, Cause, Error, Fault, FaultMode, HeldBack, HoldReason, HostdevSpec, Hypervisor,
+    MockCall, MockCallKind, MockHypervisor,
 };
 use usb_discovery::SysfsDiscovery;
+
+/// The interval of the configurations here.
+const INTERVAL: Duration = Duration::from_secs(5);
+
+/// One reconcile that applies its plan.
+fn apply_once(reconciler: &mut Reconciler, config: &Config, now: Instant) -> Outcome {
+    reconciler
+        .reconcile(config, None, now, Mode::Apply, INTERVAL)
+        .expect("reconciles")
+}
 
 /// The mock, shared between the reconciler (which owns its hypervisor) and the test.
 #[derive(Clone)]
@@ -44,18 +55,10 @@ impl SharedMock {
     }
 }
 
-impl Hypervisor for SharedMock {
-    fn domains(&mut self, names: &[String]) -> Result<Vec<DomainState>, Error> {
-        self.lock().domains(names)
-    }
-    fn attach(&mut self, domain: &str, spec: &HostdevSpec) -> Result<(), Error> {
-        self.lock().attach(domain, spec)
-    }
-    fn detach(&mut self, domain: &str, spec: &HostdevSpec) -> Result<(), Error> {
-        self.lock().detach(domain, spec)
-    }
-    fn unreadable_domains(&self) -> Vec<Error> {
-        self.lock().unreadable_domains()
+impl SharedMock {
+    /// A hypervisor that uses the shared mock.
+    fn hypervisor(&self) -> Box<dyn Hypervisor> {
+        Box::new(Arc::clone(&self.0))
     }
 }
 
@@ -73,7 +76,7 @@ fn reconciler(tree: &FixtureTree, mock: &SharedMock) -> Reconciler {
     let mock = mock.clone();
     Reconciler::new(
         Box::new(SysfsDiscovery::new(tree.root())),
-        Box::new(move |_uri| Ok(Box::new(mock.clone()) as Box<dyn Hypervisor>)),
+        Box::new(move |_uri| Ok(mock.hypervisor())),
     )
 }
 
@@ -111,15 +114,11 @@ fn a_matching_device_is_attached_once_and_a_replug_replaces_it() {
     let mut reconciler = reconciler(&tree, &mock);
     let config = config(WEBCAM_ON_VM);
 
-    let first = reconciler
-        .reconcile(&config, None, Instant::now(), false)
-        .expect("reconciles");
+    let first = apply_once(&mut reconciler, &config, Instant::now());
     assert!(first.is_success());
     assert_eq!(mock.owned_on("vm"), [spec(5)]);
 
-    let second = reconciler
-        .reconcile(&config, None, Instant::now(), false)
-        .expect("reconciles");
+    let second = apply_once(&mut reconciler, &config, Instant::now());
     assert!(
         second.plan.actions.is_empty(),
         "idempotent: {:?}",
@@ -129,9 +128,7 @@ fn a_matching_device_is_attached_once_and_a_replug_replaces_it() {
 
     tree.remove(&webcam(5)).expect("unplugged");
     tree.add(&webcam(9)).expect("plugged in again");
-    let replug = reconciler
-        .reconcile(&config, None, Instant::now(), false)
-        .expect("reconciles");
+    let replug = apply_once(&mut reconciler, &config, Instant::now());
     assert_eq!(
         replug.plan.actions,
         [
@@ -149,33 +146,42 @@ fn a_matching_device_is_attached_once_and_a_replug_replaces_it() {
 }
 
 #[test]
-fn a_failing_attach_waits_for_its_retry_time_and_then_succeeds() {
+fn a_transiently_failing_attach_waits_for_its_retry_time_and_then_succeeds() {
+    // A lost connection is transient: retried on the fast backoff.
     let (_tree, mock, mut reconciler) = host_with_webcam(
         MockHypervisor::new()
             .with_domain("vm", true)
-            .with_fault(Fault::new(MockCallKind::Attach, FaultMode::Once)),
+            .with_fault(Fault::new(MockCallKind::Attach, FaultMode::DropConnection)),
     );
     let config = config(WEBCAM_ON_VM);
     let start = Instant::now();
 
-    let failed = reconciler
-        .reconcile(&config, None, start, false)
-        .expect("reconciles");
+    let failed = apply_once(&mut reconciler, &config, start);
     assert!(!failed.is_success());
     assert_eq!(failed.report.failures().count(), 1);
     let retry_at = reconciler.next_retry().expect("a retry is due later");
-    assert!(retry_at > start && retry_at <= start + config.interval);
+    assert!(
+        retry_at > start && retry_at < start + INTERVAL / 2,
+        "the first retry of a transient failure comes soon: {:?}",
+        retry_at - start
+    );
 
     // A trigger before the retry time plans the attach again but does not try it.
-    let early = reconciler
-        .reconcile(&config, None, start, false)
-        .expect("reconciles");
-    assert_eq!(early.deferred.len(), 1);
+    let early = apply_once(&mut reconciler, &config, start);
+    assert_eq!(
+        early.plan.held_back,
+        [HeldBack {
+            action: Action::Attach {
+                machine: "vm".into(),
+                hostdev: spec(5)
+            },
+            why: HoldReason::Retrying
+        }]
+    );
+    assert!(early.plan.actions.is_empty());
     assert_eq!(mock.calls_of(MockCallKind::Attach), 1);
 
-    let retried = reconciler
-        .reconcile(&config, None, retry_at, false)
-        .expect("reconciles");
+    let retried = apply_once(&mut reconciler, &config, retry_at);
     assert!(retried.is_success());
     assert_eq!(mock.owned_on("vm"), [spec(5)]);
     assert_eq!(reconciler.next_retry(), None, "success clears the backoff");
@@ -197,24 +203,36 @@ fn an_unreachable_libvirt_is_an_error_and_the_next_reconcile_connects() {
             if *attempts == 1 {
                 return Err(Error::Connect {
                     uri: uri.unwrap_or_default().to_owned(),
-                    message: "libvirtd is not running".into(),
+                    cause: Cause::refused("libvirtd is not running"),
                 });
             }
-            Ok(Box::new(connector_mock.clone()) as Box<dyn Hypervisor>)
+            Ok(connector_mock.hypervisor())
         }),
     );
     let config = config(WEBCAM_ON_VM);
     let error = reconciler
-        .reconcile(&config, Some("qemu:///system"), Instant::now(), false)
+        .reconcile(
+            &config,
+            Some("qemu:///system"),
+            Instant::now(),
+            Mode::Apply,
+            INTERVAL,
+        )
         .expect_err("no libvirt yet");
     assert!(
-        error.to_string().contains("libvirtd is not running"),
+        error_chain(&error).contains("libvirtd is not running"),
         "{error}"
     );
     assert!(mock.owned_on("vm").is_empty());
 
     let outcome = reconciler
-        .reconcile(&config, Some("qemu:///system"), Instant::now(), false)
+        .reconcile(
+            &config,
+            Some("qemu:///system"),
+            Instant::now(),
+            Mode::Apply,
+            INTERVAL,
+        )
         .expect("connected now");
     assert!(outcome.is_success());
     assert_eq!(mock.owned_on("vm"), [spec(5)]);
@@ -224,7 +242,13 @@ fn an_unreachable_libvirt_is_an_error_and_the_next_reconcile_connects() {
         "one connection kept after that"
     );
     reconciler
-        .reconcile(&config, Some("qemu:///system"), Instant::now(), false)
+        .reconcile(
+            &config,
+            Some("qemu:///system"),
+            Instant::now(),
+            Mode::Apply,
+            INTERVAL,
+        )
         .expect("again");
     assert_eq!(*attempts.lock().expect("not poisoned"), 2);
 }
@@ -245,15 +269,11 @@ fn a_machine_dropped_by_a_reload_loses_the_devices_the_daemon_attached() {
                 },
             ),
     );
-    reconciler
-        .reconcile(&config(WEBCAM_ON_VM), None, Instant::now(), false)
-        .expect("attached");
+    apply_once(&mut reconciler, &config(WEBCAM_ON_VM), Instant::now());
     assert_eq!(mock.owned_on("vm"), [spec(5)]);
 
     let without_machines = config("interval: 5s\n");
-    let outcome = reconciler
-        .reconcile(&without_machines, None, Instant::now(), false)
-        .expect("reconciles");
+    let outcome = apply_once(&mut reconciler, &without_machines, Instant::now());
     assert_eq!(
         outcome.plan.actions,
         [Action::Detach {
@@ -270,28 +290,17 @@ fn a_machine_dropped_by_a_reload_loses_the_devices_the_daemon_attached() {
 }
 
 #[test]
-fn with_no_machines_configured_nothing_is_scanned_or_asked() {
-    let mock = SharedMock::new(MockHypervisor::new());
-    let mut reconciler = Reconciler::new(
-        Box::new(SysfsDiscovery::new(Path::new("/nonexistent-root"))),
-        {
-            let mock = mock.clone();
-            Box::new(move |_| Ok(Box::new(mock.clone()) as Box<dyn Hypervisor>))
-        },
-    );
-    let outcome = reconciler
-        .reconcile(&config("{}"), None, Instant::now(), false)
-        .expect("no scan of the missing root, no libvirt call");
-    assert!(outcome.plan.actions.is_empty() && outcome.observed.devices.is_empty());
-    assert!(mock.lock().calls().is_empty());
-}
-
-#[test]
 fn a_dry_run_plans_but_changes_nothing() {
     let (_tree, mock, mut reconciler) =
         host_with_webcam(MockHypervisor::new().with_domain("vm", true));
     let outcome = reconciler
-        .reconcile(&config(WEBCAM_ON_VM), None, Instant::now(), true)
+        .reconcile(
+            &config(WEBCAM_ON_VM),
+            None,
+            Instant::now(),
+            Mode::DryRun,
+            INTERVAL,
+        )
         .expect("plans");
     assert_eq!(outcome.plan.actions.len(), 1);
     assert!(mock.owned_on("vm").is_empty());
@@ -299,7 +308,7 @@ fn a_dry_run_plans_but_changes_nothing() {
         .lock()
         .calls()
         .iter()
-        .all(|call| matches!(call, MockCall::Domains { .. })));
+        .all(|call| matches!(call, MockCall::Observe { .. })));
 }
 
 #[test]
@@ -307,47 +316,51 @@ fn while_a_device_cannot_be_read_owned_hostdevs_of_absent_devices_stay() {
     let (tree, mock, mut reconciler) =
         host_with_webcam(MockHypervisor::new().with_domain("vm", true));
     let config = config(WEBCAM_ON_VM);
-    reconciler
-        .reconcile(&config, None, Instant::now(), false)
-        .expect("attached");
+    apply_once(&mut reconciler, &config, Instant::now());
     assert_eq!(mock.owned_on("vm"), [spec(5)]);
 
     // The webcam's idVendor turns unreadable: it is not in the scan, but it is not unplugged.
     let dir = tree.device_dir(&webcam(5).devpath);
     std::fs::write(dir.join("idVendor"), "zz\n").expect("corrupted");
-    let outcome = reconciler
-        .reconcile(&config, None, Instant::now(), false)
-        .expect("reconciles");
-    assert_eq!(outcome.observed.unreadable.len(), 1);
-    assert_eq!(outcome.observed.unreadable[0].kernel_name, "3-6");
+    let outcome = apply_once(&mut reconciler, &config, Instant::now());
+    assert_eq!(outcome.observation.unreadable.len(), 1);
+    assert_eq!(outcome.observation.unreadable[0].kernel_name, "3-6");
     assert!(
         outcome.plan.actions.is_empty(),
         "{:?}",
         outcome.plan.actions
     );
     assert_eq!(
-        outcome.held_back,
-        [Action::Detach {
-            machine: "vm".into(),
-            hostdev: spec(5)
+        outcome.plan.held_back,
+        [HeldBack {
+            action: Action::Detach {
+                machine: "vm".into(),
+                hostdev: spec(5)
+            },
+            why: HoldReason::UnreadableDevices {
+                ports: vec!["3-6".into()]
+            }
         }]
     );
     assert_eq!(mock.owned_on("vm"), [spec(5)], "still attached");
 
     // Readable again and then unplugged: now it goes.
     tree.remove(&webcam(5)).expect("unplugged");
-    let outcome = reconciler
-        .reconcile(&config, None, Instant::now(), false)
-        .expect("reconciles");
-    assert!(outcome.held_back.is_empty());
+    let outcome = apply_once(&mut reconciler, &config, Instant::now());
+    assert!(outcome.plan.held_back.is_empty());
     assert!(mock.owned_on("vm").is_empty());
 }
 
 #[test]
-fn observing_without_machines_still_lists_the_devices() {
+fn with_no_machines_configured_the_devices_are_listed_and_libvirt_is_not_asked() {
     let (_tree, mock, mut reconciler) = host_with_webcam(MockHypervisor::new());
-    let observed = reconciler.observe(&config("{}"), None).expect("observes");
-    assert_eq!(observed.devices.len(), 1, "explain shows the devices");
+    let outcome = apply_once(&mut reconciler, &config("{}"), Instant::now());
+    assert_eq!(
+        outcome.observation.devices.len(),
+        1,
+        "explain shows the devices"
+    );
+    assert!(outcome.plan.actions.is_empty());
     assert!(mock.lock().calls().is_empty(), "libvirt is not asked");
 }
 
@@ -357,38 +370,74 @@ fn a_domain_that_cannot_be_read_keeps_the_devices_it_matches_from_going_elsewher
         MockHypervisor::new()
             .with_domain("first", true)
             .with_domain("second", true)
-            .with_fault(Fault::new(MockCallKind::Domains, FaultMode::Always).on("first")),
+            .with_fault(Fault::new(MockCallKind::Observe, FaultMode::Always).on("first")),
     );
     let config = config(
         "machines:\n  first:\n    devices:\n    - vendor-id: 0x046d\n  second:\n    devices:\n    - vendor-id: 0x046d\n",
     );
-    let outcome = reconciler
-        .reconcile(&config, None, Instant::now(), false)
-        .expect("reconciles");
-    assert_eq!(outcome.observed.unreadable_domains, ["first"]);
+    let outcome = apply_once(&mut reconciler, &config, Instant::now());
+    let unreadable: Vec<&str> = outcome
+        .unreadable_machines()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(unreadable, ["first"]);
     assert!(
         outcome.plan.actions.is_empty(),
         "{:?}",
         outcome.plan.actions
     );
     assert_eq!(
-        outcome.held_back,
-        [Action::Attach {
-            machine: "second".into(),
-            hostdev: spec(5)
+        outcome.plan.held_back,
+        [HeldBack {
+            action: Action::Attach {
+                machine: "second".into(),
+                hostdev: spec(5)
+            },
+            why: HoldReason::UnreadableMachine {
+                machine: "first".into()
+            }
         }],
         "the webcam may be on first: not attached to second"
     );
     assert!(mock.owned_on("second").is_empty());
 
     mock.lock().clear_faults();
-    reconciler
-        .reconcile(&config, None, Instant::now(), false)
-        .expect("reconciles");
+    apply_once(&mut reconciler, &config, Instant::now());
     assert_eq!(
         mock.owned_on("first"),
         [spec(5)],
         "readable again: config order"
     );
     assert!(mock.owned_on("second").is_empty());
+}
+
+#[test]
+fn a_permanent_failure_is_retried_when_something_changes_not_on_the_fast_backoff() {
+    let (_tree, mock, mut reconciler) = host_with_webcam(
+        MockHypervisor::new()
+            .with_domain("vm", true)
+            .with_fault(Fault::new(MockCallKind::Attach, FaultMode::Always)),
+    );
+    let config = config(WEBCAM_ON_VM);
+    let start = Instant::now();
+    let failed = apply_once(&mut reconciler, &config, start);
+    let failing: Vec<_> = failed.failing.values().collect();
+    assert_eq!(failing.len(), 1);
+    assert_eq!(failing[0].kind, libvirt_sync::ErrorKind::Permanent);
+    let retry_at = reconciler.next_retry().expect("retried later");
+    assert!(
+        retry_at >= start + INTERVAL,
+        "not on the fast backoff: {:?}",
+        retry_at - start
+    );
+    // Two seconds later, well past the transient backoff's first retries: still waiting.
+    let later = start + Duration::from_secs(2);
+    apply_once(&mut reconciler, &config, later);
+    assert_eq!(mock.calls_of(MockCallKind::Attach), 1);
+    // A udev or domain event: it is tried again at once (and fails again, once more logged as
+    // failing with the same message).
+    reconciler.something_changed(later);
+    let retried = apply_once(&mut reconciler, &config, later);
+    assert_eq!(mock.calls_of(MockCallKind::Attach), 2);
+    assert_eq!(retried.failing.len(), 1);
 }

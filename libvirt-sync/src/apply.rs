@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{Action, Error, HostdevSpec, Hypervisor, Plan};
+use crate::{Action, Cause, Error, ErrorKind, HostdevSpec, Hypervisor, Plan};
 
 /// What became of one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ impl fmt::Display for ApplyReport {
         for outcome in &self.outcomes {
             match &outcome.result {
                 Ok(()) => writeln!(f, "{}: ok", outcome.action)?,
-                Err(error) => writeln!(f, "{}: {error}", outcome.action)?,
+                Err(error) => writeln!(f, "{}: {}", outcome.action, crate::error_chain(error))?,
             }
         }
         Ok(())
@@ -52,19 +52,17 @@ impl fmt::Display for ApplyReport {
 /// became of each.
 ///
 /// ```
-/// # #[cfg(feature = "mock")] {
 /// use libvirt_sync::{apply, Action, HostdevSpec, MockHypervisor, Plan};
 ///
 /// let webcam = HostdevSpec { bus: 3, device: 5, vendor_id: 0x046d, product_id: 0x0825 };
 /// let mut hypervisor = MockHypervisor::new().with_domain("lab", true);
 /// let plan = Plan {
 ///     actions: vec![Action::Attach { machine: "lab".into(), hostdev: webcam }],
-///     decisions: vec![],
+///     ..Plan::default()
 /// };
 /// let report = apply(&plan, &mut hypervisor);
 /// assert!(report.is_success());
 /// assert_eq!(hypervisor.hostdevs("lab")[0].owned_spec(), Some(webcam));
-/// # }
 /// ```
 pub fn apply(plan: &Plan, hypervisor: &mut dyn Hypervisor) -> ApplyReport {
     let detaches = plan
@@ -85,8 +83,8 @@ pub fn apply(plan: &Plan, hypervisor: &mut dyn Hypervisor) -> ApplyReport {
                 Some(from) => Err(Error::Attach {
                     domain: machine.clone(),
                     device: *hostdev,
-                    message: format!("not tried: its detach from {from} failed"),
-                    transient: true,
+                    kind: ErrorKind::Transient,
+                    cause: Cause::refused(format!("not tried: its detach from {from} failed")),
                 }),
                 None => hypervisor.attach(machine, hostdev),
             },

@@ -1,4 +1,4 @@
-//! The real hypervisor: libvirt, through the `virt` crate.
+//! The real hypervisor: libvirt, through the `virt` crate (cargo feature `libvirt`).
 //!
 //! `virt` releases handles in `Drop` and panics if libvirt reports a failure. `virConnectClose` and
 //! `virDomainFree` fail only for a handle that is not a valid object, which a handle held by `virt`
@@ -13,24 +13,41 @@ use std::time::{Duration, Instant};
 use virt::connect::Connect;
 use virt::domain::Domain;
 use virt::error::ErrorNumber;
-use virt::sys::VIR_DOMAIN_AFFECT_LIVE;
+use virt::sys::{VIR_CONNECT_LIST_DOMAINS_ACTIVE, VIR_DOMAIN_AFFECT_LIVE};
 
 use crate::xml::{hostdev_xml_with_policy, parse_usb_hostdevs, StartupPolicy};
-use crate::{DomainState, Error, HostdevSpec, Hypervisor, ObservedHostdev};
+use crate::{
+    check_detach_target, Cause, DomainState, Error, ErrorKind, HostdevSpec, Hypervisor,
+    HypervisorView, LibvirtError, ObservedDomain, ObservedHostdev,
+};
 
 /// How long `detach` waits for an asynchronous detach to show in the live XML, unless set
 /// otherwise with [`LibvirtHypervisor::set_detach_timeout`].
 const DEFAULT_DETACH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// libvirt's client keepalive on every connection: a ping after this many seconds of silence…
+pub const KEEPALIVE_INTERVAL_SECS: i32 = 5;
+/// …and the connection is closed after this many pings without an answer: a libvirtd that stops
+/// answering is noticed within `KEEPALIVE_INTERVAL_SECS * (KEEPALIVE_COUNT + 1)` = 15 s, and the
+/// call waiting on it fails instead of waiting for ever.
+pub const KEEPALIVE_COUNT: u32 = 2;
+
 /// The [`Hypervisor`] of a libvirt connection (`qemu:///system`, or any libvirt URI).
 ///
-/// **Connection.** One persistent connection. Before each call it is checked with
+/// **Connection.** One persistent connection, opened on the first call (so a daemon started before
+/// libvirtd keeps trying, call after call) with libvirt's keepalive switched on (a hung libvirtd
+/// breaks the connection within 15 s; see [`KEEPALIVE_COUNT`]). Before each call it is checked with
 /// `virConnectIsAlive` (a local check, no round trip) and reopened when it is gone. A remote
 /// connection notices that the daemon went away only when a call fails, so after a failed call the
 /// connection is checked again: dead, or an error of code `VIR_ERR_NO_CONNECT` /
 /// `VIR_ERR_INVALID_CONN`, means it was lost; it is dropped and the next call opens a new one.
-/// [`domains`](Hypervisor::domains) then retries once at once, since reading is harmless to repeat;
-/// attach and detach do not (the lost call may have happened) and return a transient error.
+/// [`observe`](Hypervisor::observe) then retries once at once, since reading is harmless to
+/// repeat; attach and detach do not (the lost call may have happened) and return a transient
+/// error. This is the only place that reconnects.
+///
+/// **Observing.** One `virConnectListAllDomains` of the active domains and the live XML of each of
+/// them (configured or not: a device one of them holds is busy there), plus one lookup of each
+/// configured domain that is not active, to tell inactive from undefined.
 ///
 /// **Errors.** Transient: a lost or unopenable connection, a domain that is not running or not
 /// defined, a busy domain (`VIR_ERR_OPERATION_INVALID`, `VIR_ERR_NO_DOMAIN`,
@@ -38,43 +55,49 @@ const DEFAULT_DETACH_TIMEOUT: Duration = Duration::from_secs(5);
 /// `VIR_ERR_OPERATION_ABORTED`), and a detach still pending after the timeout (5 s by default).
 /// Permanent: everything else libvirt reports (device missing, unsupported, invalid XML, a
 /// duplicate alias, a mandatory device absent from the host), and a detach refused because the
-/// hostdev it would remove is not the owned one.
+/// hostdev it would remove is not the owned one. Every libvirt error keeps libvirt's code and
+/// domain ([`LibvirtError`]).
 ///
 /// ```
-/// use libvirt_sync::{Hypervisor, LibvirtHypervisor};
+/// use libvirt_sync::{DomainState, Hypervisor, LibvirtHypervisor};
 ///
 /// // The test driver, built into libvirt, needs no daemon.
-/// let mut libvirt = LibvirtHypervisor::open(Some("test:///default")).unwrap();
-/// let domains = libvirt.domains(&["test".to_string(), "no-such-vm".to_string()]).unwrap();
-/// assert_eq!(domains.len(), 1);
-/// assert!(domains[0].active);
+/// let mut libvirt = LibvirtHypervisor::new(Some("test:///default"));
+/// let view = libvirt.observe(&["test".to_string(), "no-such-vm".to_string()]).unwrap();
+/// assert!(view.domains[0].state.is_running());
+/// assert_eq!(view.domains[1].state, DomainState::Undefined);
 /// ```
 #[derive(Debug)]
 pub struct LibvirtHypervisor {
-    /// The URI given to `open` (`None`: libvirt's default).
+    /// The URI (`None`: libvirt's default).
     uri: Option<String>,
-    /// The connection; `None` after it was found broken, until the next call reopens it.
+    /// The connection; `None` until the first call, and after it was found broken, until the next
+    /// call reopens it.
     connection: Option<Connect>,
     detach_timeout: Duration,
-    /// The domains the last `domains` call could not read.
-    unreadable: Vec<Error>,
 }
 
 impl LibvirtHypervisor {
-    /// Opens a connection to `uri` (`None`: libvirt's default URI). It also silences libvirt's
-    /// default error printing for the whole process: errors are returned, never printed.
-    pub fn open(uri: Option<&str>) -> Result<Self, Error> {
+    /// A hypervisor for `uri` (`None`: libvirt's default URI) that connects on its first call. It
+    /// also silences libvirt's default error printing for the whole process: errors are returned,
+    /// never printed.
+    pub fn new(uri: Option<&str>) -> Self {
         virt::error::clear_error_callback();
-        let connection = open_connection(uri)?;
-        Ok(LibvirtHypervisor {
+        LibvirtHypervisor {
             uri: uri.map(str::to_string),
-            connection: Some(connection),
+            connection: None,
             detach_timeout: DEFAULT_DETACH_TIMEOUT,
-            unreadable: Vec::new(),
-        })
+        }
     }
 
-    /// The URI given to [`open`](Self::open), or `None` for libvirt's default.
+    /// A hypervisor for `uri`, connected now: fails when libvirt cannot be reached.
+    pub fn open(uri: Option<&str>) -> Result<Self, Error> {
+        let mut hypervisor = Self::new(uri);
+        hypervisor.connection()?;
+        Ok(hypervisor)
+    }
+
+    /// The URI, or `None` for libvirt's default.
     pub fn uri(&self) -> Option<&str> {
         self.uri.as_deref()
     }
@@ -82,17 +105,6 @@ impl LibvirtHypervisor {
     /// Sets how long [`detach`](Hypervisor::detach) waits for the hostdev to leave the live XML.
     pub fn set_detach_timeout(&mut self, timeout: Duration) {
         self.detach_timeout = timeout;
-    }
-
-    /// The state of one domain: `Ok(None)` when libvirt does not know it. An error concerns this
-    /// domain only, except [`Error::Connect`] and [`Error::ConnectionLost`].
-    pub fn domain_state(&mut self, name: &str) -> Result<Option<DomainState>, Error> {
-        let connection = self.connection()?;
-        let result = read_domain(connection, name);
-        if matches!(result, Err(Error::ConnectionLost { .. })) {
-            self.forget_connection();
-        }
-        result
     }
 
     /// Attaches `spec` like [`attach`](Hypervisor::attach), with another startup policy: with
@@ -104,22 +116,27 @@ impl LibvirtHypervisor {
         policy: StartupPolicy,
     ) -> Result<(), Error> {
         let xml = hostdev_xml_with_policy(spec, policy);
-        let connection = match self.connection() {
-            Ok(connection) => connection,
-            Err(error) => return Err(attach_error(domain, spec, error.to_string(), true)),
+        let attach_error = |kind, cause| Error::Attach {
+            domain: domain.to_string(),
+            device: *spec,
+            kind,
+            cause,
         };
+        let connection = self
+            .connection()
+            .map_err(|error| attach_error(ErrorKind::Transient, connection_cause(&error)))?;
         let result = with_domain(connection, domain, |handle| {
             Ok(handle.attach_device_flags(&xml, VIR_DOMAIN_AFFECT_LIVE)?)
         });
         let Err(failure) = result else { return Ok(()) };
-        let (message, transient) = failure.describe(connection);
+        let (kind, cause) = failure.describe(connection);
         if failure.lost_connection(connection) {
             self.forget_connection();
         }
-        Err(attach_error(domain, spec, message, transient))
+        Err(attach_error(kind, cause))
     }
 
-    /// The open connection, reopened if it was lost.
+    /// The open connection, (re)opened if there is none or it was lost.
     fn connection(&mut self) -> Result<&Connect, Error> {
         match self.connection.take() {
             Some(connection) if connection.is_alive().unwrap_or(false) => {
@@ -143,77 +160,61 @@ impl LibvirtHypervisor {
         }
     }
 
-    fn read_domains(&mut self, names: &[String]) -> Result<Vec<DomainState>, Error> {
-        self.unreadable.clear();
+    fn observe_once(&mut self, names: &[String]) -> Result<HypervisorView, Error> {
         let connection = self.connection()?;
-        let mut states = Vec::with_capacity(names.len());
-        let mut lost = None;
-        let mut unreadable = Vec::new();
-        for name in names {
-            match read_domain(connection, name) {
-                Ok(Some(state)) => states.push(state),
-                Ok(None) => {}
-                Err(error @ Error::ConnectionLost { .. }) => {
-                    lost = Some(error);
-                    break;
-                }
-                // One unreadable domain does not hide the others; it is left out (so nothing is
-                // attached to or detached from it) and reported by `unreadable_domains`.
-                Err(error) => unreadable.push(error),
-            }
+        let result = observe_domains(connection, names);
+        if let Err(Error::ConnectionLost { .. }) = &result {
+            self.forget_connection();
         }
-        self.unreadable = unreadable;
-        match lost {
-            Some(error) => {
-                self.forget_connection();
-                Err(error)
-            }
-            None => Ok(states),
-        }
+        result
     }
 
     /// Detaches after checking that the hostdev libvirt will pick is the owned one, then waits.
     fn detach_checked(&mut self, domain: &str, spec: &HostdevSpec) -> Result<(), Error> {
         let timeout = self.detach_timeout;
-        let connection = match self.connection() {
-            Ok(connection) => connection,
-            Err(error) => return Err(detach_error(domain, spec, error.to_string(), true)),
+        let detach_error = |kind, cause| Error::Detach {
+            domain: domain.to_string(),
+            device: *spec,
+            kind,
+            cause,
         };
+        let connection = self
+            .connection()
+            .map_err(|error| detach_error(ErrorKind::Transient, connection_cause(&error)))?;
         let alias = spec.alias();
         let xml = hostdev_xml_with_policy(spec, StartupPolicy::Optional);
         let result = with_domain(connection, domain, |handle| {
             if !handle.is_active()? {
                 return Err(StepError::Refused {
                     message: "domain is not running".into(),
-                    transient: true,
+                    kind: ErrorKind::Transient,
                 });
             }
             let live = live_hostdevs(handle, domain)?;
-            check_detach_target(&live, spec, &alias).map_err(|message| StepError::Refused {
+            check_detach_target(&live, spec).map_err(|message| StepError::Refused {
                 message,
-                transient: false,
+                kind: ErrorKind::Permanent,
             })?;
             handle.detach_device_flags(&xml, VIR_DOMAIN_AFFECT_LIVE)?;
             wait_until_gone(handle, domain, &alias, timeout)
         });
         let Err(failure) = result else { return Ok(()) };
-        let (message, transient) = failure.describe(connection);
+        let (kind, cause) = failure.describe(connection);
         if failure.lost_connection(connection) {
             self.forget_connection();
         }
-        Err(detach_error(domain, spec, message, transient))
+        Err(detach_error(kind, cause))
     }
 }
 
 impl Hypervisor for LibvirtHypervisor {
-    /// Looks up each name; unknown names are left out, inactive domains have no hostdevs, and a
-    /// domain whose state or XML cannot be read is left out with a warning in the log. Fails only
-    /// when the connection cannot be (re)opened or is lost twice in a row.
-    fn domains(&mut self, names: &[String]) -> Result<Vec<DomainState>, Error> {
-        match self.read_domains(names) {
-            Err(Error::ConnectionLost { message }) => {
-                log::info!("lost the libvirt connection ({message}): reopening it");
-                self.read_domains(names)
+    /// Fails only when the connection cannot be (re)opened, the domains cannot be listed, or the
+    /// connection is lost twice in a row.
+    fn observe(&mut self, names: &[String]) -> Result<HypervisorView, Error> {
+        match self.observe_once(names) {
+            Err(error @ Error::ConnectionLost { .. }) => {
+                log::info!("{}: reopening it", crate::error_chain(&error));
+                self.observe_once(names)
             }
             result => result,
         }
@@ -230,15 +231,30 @@ impl Hypervisor for LibvirtHypervisor {
     fn detach(&mut self, domain: &str, spec: &HostdevSpec) -> Result<(), Error> {
         self.detach_checked(domain, spec)
     }
-
-    fn unreadable_domains(&self) -> Vec<Error> {
-        self.unreadable.clone()
-    }
 }
 
 impl Drop for LibvirtHypervisor {
     fn drop(&mut self) {
         self.forget_connection();
+    }
+}
+
+/// libvirt's error, with its code and domain.
+impl From<&virt::error::Error> for LibvirtError {
+    fn from(error: &virt::error::Error) -> Self {
+        LibvirtError {
+            code: error.code().to_raw(),
+            domain: error.domain().to_raw(),
+            message: error.message().to_string(),
+        }
+    }
+}
+
+/// The cause to give an attach or detach that could not connect.
+fn connection_cause(error: &Error) -> Cause {
+    match error {
+        Error::Connect { cause, .. } | Error::ConnectionLost { cause } => cause.clone(),
+        other => Cause::refused(crate::error_chain(other)),
     }
 }
 
@@ -290,7 +306,7 @@ enum StepError {
         /// What is wrong.
         message: String,
         /// Whether later may work.
-        transient: bool,
+        kind: ErrorKind,
     },
 }
 
@@ -301,19 +317,21 @@ impl From<virt::error::Error> for StepError {
 }
 
 impl StepError {
-    /// The message and transience of an attach or detach that failed so.
-    fn describe(&self, connection: &Connect) -> (String, bool) {
+    /// The kind and cause of an attach or detach that failed so.
+    fn describe(&self, connection: &Connect) -> (ErrorKind, Cause) {
         match self {
-            StepError::Libvirt(error) => match Failure::of(connection, error) {
-                Failure::ConnectionLost => (
-                    format!("lost the connection to libvirt: {}", error.message()),
-                    true,
-                ),
-                Failure::Transient => (error.message().to_string(), true),
-                Failure::Permanent => (error.message().to_string(), false),
-            },
-            StepError::Xml(error) => (error.to_string(), false),
-            StepError::Refused { message, transient } => (message.clone(), *transient),
+            StepError::Libvirt(error) => {
+                let kind = match Failure::of(connection, error) {
+                    Failure::ConnectionLost | Failure::Transient => ErrorKind::Transient,
+                    Failure::Permanent => ErrorKind::Permanent,
+                };
+                (kind, Cause::Libvirt(error.into()))
+            }
+            StepError::Xml(error) => (
+                ErrorKind::Permanent,
+                Cause::refused(crate::error_chain(error)),
+            ),
+            StepError::Refused { message, kind } => (*kind, Cause::refused(message.clone())),
         }
     }
 
@@ -322,29 +340,20 @@ impl StepError {
     }
 }
 
-fn attach_error(domain: &str, spec: &HostdevSpec, message: String, transient: bool) -> Error {
-    Error::Attach {
-        domain: domain.to_string(),
-        device: *spec,
-        message,
-        transient,
-    }
-}
-
-fn detach_error(domain: &str, spec: &HostdevSpec, message: String, transient: bool) -> Error {
-    Error::Detach {
-        domain: domain.to_string(),
-        device: *spec,
-        message,
-        transient,
-    }
-}
-
+/// Opens a connection with libvirt's keepalive on (where the driver has it: remote drivers do, the
+/// test driver does not, and needs none).
 fn open_connection(uri: Option<&str>) -> Result<Connect, Error> {
-    Connect::open(uri).map_err(|error| Error::Connect {
+    let connection = Connect::open(uri).map_err(|error| Error::Connect {
         uri: uri.unwrap_or("the default URI").to_string(),
-        message: error.message().to_string(),
-    })
+        cause: Cause::Libvirt((&error).into()),
+    })?;
+    if let Err(error) = connection.set_keep_alive(KEEPALIVE_INTERVAL_SECS, KEEPALIVE_COUNT) {
+        log::debug!(
+            "no libvirt keepalive on this connection: {}",
+            error.message()
+        );
+    }
+    Ok(connection)
 }
 
 /// Looks up domain `name` and runs `body` on its handle, then releases the handle.
@@ -372,66 +381,82 @@ fn live_hostdevs(handle: &Domain, name: &str) -> Result<Vec<ObservedHostdev>, St
     parse_usb_hostdevs(name, &xml).map_err(StepError::Xml)
 }
 
-/// The state of domain `name`, `None` when libvirt does not know it.
-fn read_domain(connection: &Connect, name: &str) -> Result<Option<DomainState>, Error> {
-    let result = with_domain(connection, name, |handle| {
-        if !handle.is_active()? {
-            return Ok((false, Vec::new()));
+/// One look at the hypervisor: the active domains with their hostdevs, then the configured ones
+/// that are not active.
+fn observe_domains(connection: &Connect, names: &[String]) -> Result<HypervisorView, Error> {
+    let lost = |error: &virt::error::Error| Error::ConnectionLost {
+        cause: Cause::Libvirt(error.into()),
+    };
+    let active = connection
+        .list_all_domains(VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        .map_err(|error| match Failure::of(connection, &error) {
+            Failure::ConnectionLost => lost(&error),
+            _ => Error::ListDomains {
+                cause: Cause::Libvirt((&error).into()),
+            },
+        })?;
+    let mut running: Vec<ObservedDomain> = Vec::with_capacity(active.len());
+    let mut failure = None;
+    for handle in active {
+        let outcome = handle.name().map_err(StepError::from).and_then(|name| {
+            let state = match live_hostdevs(&handle, &name) {
+                Ok(hostdevs) => Some(DomainState::Running { hostdevs }),
+                // It stopped, or went away, since the list.
+                Err(StepError::Libvirt(error)) if error.code().is(ErrorNumber::NoDomain) => None,
+                Err(StepError::Libvirt(error)) => match Failure::of(connection, &error) {
+                    Failure::ConnectionLost => return Err(StepError::Libvirt(error)),
+                    _ => Some(unreadable(&name, Cause::Libvirt((&error).into()))),
+                },
+                Err(StepError::Xml(error)) => Some(DomainState::Unreadable { error }),
+                Err(StepError::Refused { message, .. }) => {
+                    Some(unreadable(&name, Cause::refused(message)))
+                }
+            };
+            Ok(state.map(|state| ObservedDomain { name, state }))
+        });
+        release("domain", handle);
+        match outcome {
+            Ok(domain) => running.extend(domain),
+            Err(StepError::Libvirt(error)) if failure.is_none() => failure = Some(lost(&error)),
+            Err(_) => {}
         }
-        Ok((true, live_hostdevs(handle, name)?))
-    });
-    match result {
-        Ok((active, hostdevs)) => Ok(Some(DomainState {
-            name: name.to_string(),
-            active,
-            hostdevs,
-        })),
-        Err(StepError::Libvirt(error)) if error.code().is(ErrorNumber::NoDomain) => Ok(None),
-        Err(StepError::Libvirt(error)) => match Failure::of(connection, &error) {
-            Failure::ConnectionLost => Err(Error::ConnectionLost {
-                message: error.message().to_string(),
-            }),
-            _ => Err(Error::ReadDomain {
-                domain: name.to_string(),
-                message: error.message().to_string(),
-            }),
-        },
-        Err(StepError::Xml(error)) => Err(error),
-        Err(StepError::Refused { message, .. }) => Err(Error::ReadDomain {
-            domain: name.to_string(),
-            message,
-        }),
     }
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    running.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut domains = Vec::with_capacity(names.len());
+    for name in names {
+        if let Some(index) = running.iter().position(|domain| &domain.name == name) {
+            domains.push(running.remove(index));
+            continue;
+        }
+        let state = match connection.lookup_domain_by_name(name) {
+            Ok(handle) => {
+                release("domain", handle);
+                DomainState::Inactive
+            }
+            Err(error) if error.code().is(ErrorNumber::NoDomain) => DomainState::Undefined,
+            Err(error) => match Failure::of(connection, &error) {
+                Failure::ConnectionLost => return Err(lost(&error)),
+                _ => unreadable(name, Cause::Libvirt((&error).into())),
+            },
+        };
+        domains.push(ObservedDomain::new(name, state));
+    }
+    Ok(HypervisorView {
+        domains,
+        others: running,
+    })
 }
 
-/// Checks that the hostdev libvirt will detach for `spec` is the owned one: libvirt detaches the
-/// first hostdev whose source has the same bus and device (a hostdev without an address is not
-/// matched; measured on libvirt 9.0).
-fn check_detach_target(
-    live: &[ObservedHostdev],
-    spec: &HostdevSpec,
-    alias: &str,
-) -> Result<(), String> {
-    let first = live
-        .iter()
-        .find(|hostdev| hostdev.bus == Some(spec.bus) && hostdev.device == Some(spec.device));
-    match first {
-        None => Err(format!(
-            "device not found: no hostdev with source bus {} device {} in the live XML",
-            spec.bus, spec.device
-        )),
-        Some(hostdev) if hostdev.alias.as_deref() == Some(alias) => Ok(()),
-        Some(hostdev) => {
-            let other = match &hostdev.alias {
-                Some(other) => format!("aliased {other}"),
-                None => "one without alias".to_string(),
-            };
-            Err(format!(
-                "the first hostdev with source bus {} device {} is {other}, not the owned {alias}, \
-                 and libvirt would detach it instead: refusing",
-                spec.bus, spec.device
-            ))
-        }
+fn unreadable(name: &str, cause: Cause) -> DomainState {
+    DomainState::Unreadable {
+        error: Error::ReadDomain {
+            domain: name.to_string(),
+            cause,
+        },
     }
 }
 
@@ -460,7 +485,7 @@ fn wait_until_gone(
                     "still attached {} ms after the detach request",
                     timeout.as_millis()
                 ),
-                transient: true,
+                kind: ErrorKind::Transient,
             });
         }
         thread::sleep(pause.min(left));

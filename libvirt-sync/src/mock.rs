@@ -1,6 +1,9 @@
 //! [`MockHypervisor`]: domains and hostdevs in memory, failures on demand, and a record of calls.
 
-use crate::{DomainState, Error, HostdevSpec, Hypervisor, ObservedHostdev};
+use crate::{
+    check_detach_target, Cause, DomainState, Error, ErrorKind, HostdevSpec, Hypervisor,
+    HypervisorView, ObservedDomain, ObservedHostdev,
+};
 
 /// The URI the mock names in [`Error::Connect`].
 const MOCK_URI: &str = "mock:///";
@@ -8,8 +11,8 @@ const MOCK_URI: &str = "mock:///";
 /// The kind of a [`Hypervisor`] call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MockCallKind {
-    /// [`Hypervisor::domains`].
-    Domains,
+    /// [`Hypervisor::observe`].
+    Observe,
     /// [`Hypervisor::attach`].
     Attach,
     /// [`Hypervisor::detach`].
@@ -19,8 +22,8 @@ pub enum MockCallKind {
 /// A call the mock received, failed ones included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MockCall {
-    /// [`Hypervisor::domains`] with these names.
-    Domains {
+    /// [`Hypervisor::observe`] with these names.
+    Observe {
         /// The names asked for.
         names: Vec<String>,
     },
@@ -44,7 +47,7 @@ impl MockCall {
     /// The kind of call.
     pub fn kind(&self) -> MockCallKind {
         match self {
-            MockCall::Domains { .. } => MockCallKind::Domains,
+            MockCall::Observe { .. } => MockCallKind::Observe,
             MockCall::Attach { .. } => MockCallKind::Attach,
             MockCall::Detach { .. } => MockCallKind::Detach,
         }
@@ -71,10 +74,10 @@ pub enum FaultMode {
 
 /// A failure to inject: which calls fail, and how.
 ///
-/// For [`MockCallKind::Domains`] a fault limited to a domain applies to calls that ask for that
-/// domain; with [`FaultMode::Once`] or [`FaultMode::Always`] it leaves just that domain out of the
-/// answer, as the libvirt backend leaves out a domain it cannot read. Without a domain, those
-/// modes fail the whole call with [`Error::Connect`].
+/// For [`MockCallKind::Observe`] a fault limited to a domain applies to calls that see that domain;
+/// with [`FaultMode::Once`] or [`FaultMode::Always`] it makes just that domain
+/// [`DomainState::Unreadable`], as the libvirt backend reports a domain it cannot read. Without a
+/// domain, those modes fail the whole call with [`Error::ListDomains`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Fault {
     /// The kind of call that fails.
@@ -144,8 +147,6 @@ pub struct MockHypervisor {
     domains: Vec<MockDomain>,
     faults: Vec<Fault>,
     calls: Vec<MockCall>,
-    /// The domains the last `domains` call left out because of an injected fault.
-    unreadable: Vec<Error>,
     reachable: bool,
     connected: bool,
     connections_opened: u32,
@@ -157,7 +158,6 @@ impl Default for MockHypervisor {
             domains: Vec::new(),
             faults: Vec::new(),
             calls: Vec::new(),
-            unreadable: Vec::new(),
             reachable: true,
             connected: true,
             connections_opened: 1,
@@ -171,16 +171,28 @@ impl MockHypervisor {
         Self::default()
     }
 
-    /// A hypervisor with these domains; each one's hostdevs are live (and not in its persistent
-    /// definition, so they are gone if it is stopped and started again).
-    pub fn from_states(states: impl IntoIterator<Item = DomainState>) -> Self {
+    /// A hypervisor with these domains: running ones with their hostdevs live (and not in their
+    /// persistent definition, so they are gone if the domain is stopped and started again),
+    /// inactive ones, and unreadable ones as inactive domains whose observation always fails.
+    /// Undefined ones are left out.
+    pub fn from_domains<'a>(domains: impl IntoIterator<Item = &'a ObservedDomain>) -> Self {
         let mut mock = Self::new();
-        for state in states {
-            mock.add_domain(&state.name, state.active);
-            if state.active {
-                for hostdev in state.hostdevs {
-                    mock.add_live_hostdev(&state.name, hostdev);
+        for domain in domains {
+            match &domain.state {
+                DomainState::Running { hostdevs } => {
+                    mock.add_domain(&domain.name, true);
+                    for hostdev in hostdevs {
+                        mock.add_live_hostdev(&domain.name, hostdev.clone());
+                    }
                 }
+                DomainState::Inactive => mock.add_domain(&domain.name, false),
+                DomainState::Unreadable { .. } => {
+                    mock.add_domain(&domain.name, false);
+                    mock.inject(
+                        Fault::new(MockCallKind::Observe, FaultMode::Always).on(&domain.name),
+                    );
+                }
+                DomainState::Undefined => {}
             }
         }
         mock
@@ -270,9 +282,9 @@ impl MockHypervisor {
             .map_or(&[], |domain| domain.live.as_slice())
     }
 
-    /// Every domain's state, in the order they were added.
-    pub fn states(&self) -> Vec<DomainState> {
-        self.domains.iter().map(state_of).collect()
+    /// Every domain and its state, in the order they were added (no fault applies).
+    pub fn states(&self) -> Vec<ObservedDomain> {
+        self.domains.iter().map(observed).collect()
     }
 
     /// Adds a fault; the first fault that matches a call applies to it.
@@ -392,22 +404,21 @@ impl MockHypervisor {
 /// Why the mocked libvirt refused an attach or detach.
 struct Refusal {
     message: String,
-    /// As in [`Error::Attach`].
-    transient: bool,
+    kind: ErrorKind,
 }
 
 impl Refusal {
     fn transient(message: String) -> Refusal {
         Refusal {
             message,
-            transient: true,
+            kind: ErrorKind::Transient,
         }
     }
 
     fn permanent(message: String) -> Refusal {
         Refusal {
             message,
-            transient: false,
+            kind: ErrorKind::Permanent,
         }
     }
 }
@@ -434,59 +445,35 @@ fn attach_to(domain: &mut MockDomain, spec: &HostdevSpec) -> Result<(), Refusal>
 /// Detaches as the libvirt backend does: libvirt picks the first hostdev with the source's bus
 /// and device, which must be the owned one.
 fn detach_from(domain: &mut MockDomain, spec: &HostdevSpec) -> Result<(), Refusal> {
-    let position = domain
+    check_detach_target(&domain.live, spec).map_err(Refusal::permanent)?;
+    let alias = spec.alias();
+    domain
         .live
-        .iter()
-        .position(|h| h.bus == Some(spec.bus) && h.device == Some(spec.device));
-    let Some(position) = position else {
-        return Err(Refusal::permanent(format!(
-            "device not found: no hostdev with source bus {} device {} in the live XML",
-            spec.bus, spec.device
-        )));
-    };
-    if domain.live[position].alias != Some(spec.alias()) {
-        return Err(Refusal::permanent(format!(
-            "the first hostdev with source bus {} device {} is not the owned {}: refusing",
-            spec.bus,
-            spec.device,
-            spec.alias()
-        )));
-    }
-    domain.live.remove(position);
+        .retain(|hostdev| hostdev.alias.as_deref() != Some(alias.as_str()));
     Ok(())
 }
 
-fn state_of(domain: &MockDomain) -> DomainState {
-    DomainState {
-        name: domain.name.clone(),
-        active: domain.active,
-        hostdevs: if domain.active {
-            domain.live.clone()
-        } else {
-            Vec::new()
-        },
-    }
+fn observed(domain: &MockDomain) -> ObservedDomain {
+    let state = if domain.active {
+        DomainState::Running {
+            hostdevs: domain.live.clone(),
+        }
+    } else {
+        DomainState::Inactive
+    };
+    ObservedDomain::new(&domain.name, state)
 }
 
-impl Hypervisor for MockHypervisor {
-    /// The known domains among `names`, in that order. Every fault on `domains` limited to a domain
-    /// asked for hides that domain (or drops the connection); the first unlimited one fails the
-    /// call.
-    fn domains(&mut self, names: &[String]) -> Result<Vec<DomainState>, Error> {
-        self.calls.push(MockCall::Domains {
-            names: names.to_vec(),
-        });
-        self.unreadable.clear();
-        self.connect().map_err(|message| Error::Connect {
-            uri: MOCK_URI.to_string(),
-            message,
-        })?;
-        let mut hidden: Vec<String> = Vec::new();
+impl MockHypervisor {
+    /// The faults of `observe` that apply to a call seeing `visible` domains: `Err` when the whole
+    /// call fails, else the domains that are unreadable this time.
+    fn observe_faults(&mut self, visible: &[&str]) -> Result<Vec<String>, Error> {
+        let mut unreadable: Vec<String> = Vec::new();
         let mut index = 0;
         while let Some(fault) = self.faults.get(index) {
-            let asked = |domain: &str| names.iter().any(|name| name == domain);
-            if fault.call != MockCallKind::Domains
-                || !fault.domain.iter().all(|domain| asked(domain))
+            let seen = |domain: &str| visible.contains(&domain);
+            if fault.call != MockCallKind::Observe
+                || !fault.domain.iter().all(|domain| seen(domain))
             {
                 index += 1;
                 continue;
@@ -498,39 +485,79 @@ impl Hypervisor for MockHypervisor {
                 self.faults.remove(index)
             };
             match (fault.mode, fault.domain) {
-                (FaultMode::Once | FaultMode::Always, Some(domain)) => hidden.push(domain),
+                (FaultMode::Once | FaultMode::Always, Some(domain)) => unreadable.push(domain),
                 (FaultMode::Once | FaultMode::Always, None) => {
-                    return Err(Error::Connect {
-                        uri: MOCK_URI.to_string(),
-                        message: "injected failure".to_string(),
+                    return Err(Error::ListDomains {
+                        cause: Cause::refused("injected failure"),
                     });
                 }
                 (FaultMode::DropConnection | FaultMode::DropConnectionAfterEffect, _) => {
                     self.connected = false;
                     return Err(Error::ConnectionLost {
-                        message: "injected connection drop".to_string(),
+                        cause: Cause::refused("injected connection drop"),
                     });
                 }
             }
         }
-        self.unreadable = hidden
+        Ok(unreadable)
+    }
+}
+
+impl Hypervisor for MockHypervisor {
+    /// The domains of `names` in that order, and every other running domain by name. Every fault
+    /// on `observe` limited to a domain it sees makes that domain unreadable (or drops the
+    /// connection); the first unlimited one fails the call.
+    fn observe(&mut self, names: &[String]) -> Result<HypervisorView, Error> {
+        self.calls.push(MockCall::Observe {
+            names: names.to_vec(),
+        });
+        self.connect().map_err(|message| Error::Connect {
+            uri: MOCK_URI.to_string(),
+            cause: Cause::refused(message),
+        })?;
+        let visible: Vec<String> = names
             .iter()
             .filter(|name| self.domain(name).is_some())
-            .map(|name| Error::ReadDomain {
-                domain: name.clone(),
-                message: "injected failure".to_string(),
+            .cloned()
+            .chain(
+                self.domains
+                    .iter()
+                    .filter(|domain| domain.active && !names.contains(&domain.name))
+                    .map(|domain| domain.name.clone()),
+            )
+            .collect();
+        let visible: Vec<&str> = visible.iter().map(String::as_str).collect();
+        let unreadable = self.observe_faults(&visible)?;
+        let look = |domain: &MockDomain| {
+            if unreadable.contains(&domain.name) {
+                ObservedDomain::new(
+                    &domain.name,
+                    DomainState::Unreadable {
+                        error: Error::ReadDomain {
+                            domain: domain.name.clone(),
+                            cause: Cause::refused("injected failure"),
+                        },
+                    },
+                )
+            } else {
+                observed(domain)
+            }
+        };
+        let domains = names
+            .iter()
+            .map(|name| match self.domain(name) {
+                Some(domain) => look(domain),
+                None => ObservedDomain::new(name, DomainState::Undefined),
             })
             .collect();
-        Ok(names
+        let mut others: Vec<ObservedDomain> = self
+            .domains
             .iter()
-            .filter(|name| !hidden.contains(name))
-            .filter_map(|name| self.domain(name))
-            .map(state_of)
-            .collect())
-    }
-
-    fn unreadable_domains(&self) -> Vec<Error> {
-        self.unreadable.clone()
+            .filter(|domain| domain.active && !names.contains(&domain.name))
+            .map(look)
+            .collect();
+        others.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(HypervisorView { domains, others })
     }
 
     /// Adds the owned hostdev of `spec` to the live XML of the running domain.
@@ -540,11 +567,11 @@ impl Hypervisor for MockHypervisor {
             hostdev: *spec,
         });
         self.change(MockCallKind::Attach, domain, attach_to, spec)
-            .map_err(|Refusal { message, transient }| Error::Attach {
+            .map_err(|Refusal { message, kind }| Error::Attach {
                 domain: domain.to_string(),
                 device: *spec,
-                message,
-                transient,
+                kind,
+                cause: Cause::Refused(message),
             })
     }
 
@@ -556,11 +583,11 @@ impl Hypervisor for MockHypervisor {
             hostdev: *spec,
         });
         self.change(MockCallKind::Detach, domain, detach_from, spec)
-            .map_err(|Refusal { message, transient }| Error::Detach {
+            .map_err(|Refusal { message, kind }| Error::Detach {
                 domain: domain.to_string(),
                 device: *spec,
-                message,
-                transient,
+                kind,
+                cause: Cause::Refused(message),
             })
     }
 }

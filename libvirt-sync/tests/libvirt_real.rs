@@ -11,8 +11,9 @@
 
 use fixtures::libvirt::RealLibvirt;
 use libvirt_sync::{
-    hostdev_xml, Action, DomainState, Error, HostdevSpec, Hypervisor, LibvirtHypervisor,
-    MatchedDevice, ObservedHostdev, Placement, StartupPolicy,
+    error_chain, hostdev_xml, Action, Cause, DomainState, Error, ErrorKind, HostdevSpec,
+    Hypervisor, LibvirtHypervisor, MatchedDevice, ObservedDomain, ObservedHostdev, Placement,
+    PlanInput, StartupPolicy,
 };
 
 /// What these tests do with the real environment's running guest.
@@ -27,7 +28,7 @@ trait RunningGuest {
     fn hostdevs(&self, libvirt: &mut LibvirtHypervisor) -> Vec<ObservedHostdev>;
     /// The running guest's state with only this test's hostdevs (those on `bus`, and for bus 42 the
     /// static one without address), so that the tests running beside it do not disturb its plans.
-    fn state_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> DomainState;
+    fn state_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> ObservedDomain;
     /// The running guest's USB hostdevs whose source is on host bus `bus`, through the API.
     fn hostdevs_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> Vec<ObservedHostdev>;
 }
@@ -50,25 +51,24 @@ impl RunningGuest for RealLibvirt {
     }
 
     fn hostdevs(&self, libvirt: &mut LibvirtHypervisor) -> Vec<ObservedHostdev> {
-        let mut states = libvirt
-            .domains(std::slice::from_ref(&self.running))
+        let view = libvirt
+            .observe(std::slice::from_ref(&self.running))
             .unwrap();
-        assert_eq!(states.len(), 1, "{states:?}");
-        assert!(states[0].active, "{} is not running", self.running);
-        states.remove(0).hostdevs
+        assert!(
+            view.domains[0].state.is_running(),
+            "{} is not running",
+            self.running
+        );
+        view.domains[0].state.hostdevs().to_vec()
     }
 
-    fn state_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> DomainState {
+    fn state_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> ObservedDomain {
         let hostdevs = self
             .hostdevs(libvirt)
             .into_iter()
             .filter(|hostdev| hostdev.bus.map_or(bus == 42, |on| on == bus))
             .collect();
-        DomainState {
-            name: self.running.clone(),
-            active: true,
-            hostdevs,
-        }
+        ObservedDomain::running(&self.running, hostdevs)
     }
 
     fn hostdevs_on_bus(&self, libvirt: &mut LibvirtHypervisor, bus: u16) -> Vec<ObservedHostdev> {
@@ -140,7 +140,11 @@ fn real_owned_hostdev_is_attached_seen_with_its_alias_and_detached() {
         spec: webcam,
         machines: vec![real.running.clone()],
     }];
-    let plan = libvirt_sync::plan(&wanted, &[real.state_on_bus(&mut libvirt, 41)]);
+    let plan = libvirt_sync::plan(&PlanInput {
+        devices: wanted.to_vec(),
+        machines: vec![real.state_on_bus(&mut libvirt, 41)],
+        ..PlanInput::default()
+    });
     assert!(plan.actions.is_empty(), "{:?}", plan.actions);
     assert_eq!(
         plan.decision(&webcam).map(|decision| &decision.placement),
@@ -165,14 +169,14 @@ fn real_owned_hostdev_is_attached_seen_with_its_alias_and_detached() {
         matches!(
             &again,
             Error::Attach {
-                transient: false,
+                kind: ErrorKind::Permanent,
                 ..
             }
         ),
         "{again:?}"
     );
     assert!(
-        again.to_string().contains("ua-hotplugd-41-11-046d-0825"),
+        error_chain(&again).contains("ua-hotplugd-41-11-046d-0825"),
         "{again}"
     );
 
@@ -183,7 +187,7 @@ fn real_owned_hostdev_is_attached_seen_with_its_alias_and_detached() {
     assert!(!real.live_xml().contains("ua-hotplugd-41-11-046d-0825"));
     let error = libvirt.detach(&real.running, &webcam).unwrap_err();
     assert!(
-        !error.is_transient() && error.to_string().contains("device not found"),
+        !error.is_transient() && error_chain(&error).contains("device not found"),
         "{error}"
     );
 }
@@ -272,7 +276,10 @@ fn real_static_hostdevs_are_unowned_and_survive_detaching_the_owned_ones() {
     // A reconcile in which no device is wanted any more (all unplugged): the plan detaches the two
     // owned hostdevs and nothing else, and applying it on the real libvirtd succeeds.
     let observed = real.state_on_bus(&mut libvirt, 42);
-    let plan = libvirt_sync::plan(&[], &[observed]);
+    let plan = libvirt_sync::plan(&PlanInput {
+        machines: vec![observed],
+        ..PlanInput::default()
+    });
     let detached: Vec<HostdevSpec> = plan
         .actions
         .iter()
@@ -301,7 +308,7 @@ fn real_static_hostdevs_are_unowned_and_survive_detaching_the_owned_ones() {
     let static_webcam = webcam_on(42, 1);
     let error = libvirt.detach(&real.running, &static_webcam).unwrap_err();
     assert!(
-        !error.is_transient() && error.to_string().contains("refusing"),
+        !error.is_transient() && error_chain(&error).contains("refusing"),
         "{error}"
     );
     assert_eq!(real.hostdevs_on_bus(&mut libvirt, 42).len(), 2);
@@ -333,25 +340,29 @@ fn real_mandatory_attach_of_an_absent_device_is_a_clear_permanent_error() {
     let Error::Attach {
         domain,
         device,
-        message,
-        transient,
+        kind,
+        cause: Cause::Libvirt(cause),
     } = &error
     else {
-        panic!("not an attach error: {error:?}");
+        panic!("not an attach error from libvirt: {error:?}");
     };
     assert_eq!(
-        (domain, *device, *transient),
-        (&real.running, absent, false)
+        (domain, *device, *kind),
+        (&real.running, absent, ErrorKind::Permanent)
     );
     assert!(
-        message.contains("Did not find USB device 046d:0825 bus:43 device:1"),
-        "{message}"
+        cause
+            .message
+            .contains("Did not find USB device 046d:0825 bus:43 device:1"),
+        "{cause:?}"
     );
+    // libvirt's VIR_ERR_INTERNAL_ERROR, kept as the cause.
+    assert_eq!(cause.code, 1, "{cause:?}");
     assert_eq!(
-        error.to_string(),
+        error_chain(&error),
         format!(
-            "cannot attach 043/001 (046d:0825) to {}: {message}",
-            real.running
+            "cannot attach 043/001 (046d:0825) to {}: {}",
+            real.running, cause.message
         )
     );
     assert_eq!(real.hostdevs_on_bus(&mut libvirt, 43), vec![]);
@@ -361,33 +372,31 @@ fn real_mandatory_attach_of_an_absent_device_is_a_clear_permanent_error() {
 }
 
 #[test]
-fn real_shut_off_domain_is_inactive_and_unknown_names_are_left_out() {
+fn real_shut_off_domain_is_inactive_and_unknown_names_are_undefined() {
     let Some(real) =
-        RealLibvirt::from_env("real_shut_off_domain_is_inactive_and_unknown_names_are_left_out")
+        RealLibvirt::from_env("real_shut_off_domain_is_inactive_and_unknown_names_are_undefined")
     else {
         return;
     };
     let mut libvirt = real.open();
-    let states = libvirt
-        .domains(&[
+    let view = libvirt
+        .observe(&[
             real.shut_off.clone(),
             "hotplugd-no-such-domain".to_string(),
             real.running.clone(),
         ])
         .unwrap();
-    assert_eq!(states.len(), 2, "{states:?}");
-    assert_eq!(
-        states[0],
-        DomainState {
-            name: real.shut_off.clone(),
-            active: false,
-            hostdevs: vec![]
-        }
-    );
-    assert_eq!(
-        (states[1].name.as_str(), states[1].active),
-        (real.running.as_str(), true)
-    );
+    let states: Vec<&DomainState> = view.domains.iter().map(|domain| &domain.state).collect();
+    assert_eq!(states.len(), 3, "{states:?}");
+    assert_eq!(states[0], &DomainState::Inactive);
+    assert_eq!(states[1], &DomainState::Undefined);
+    assert!(states[2].is_running(), "{states:?}");
+    // Every other running domain is seen too (the e2e tests' guests, if any run now), never the
+    // ones asked for.
+    assert!(view
+        .others
+        .iter()
+        .all(|other| other.name != real.running && other.state.is_running()));
 
     // Attaching to or detaching from a guest that is not running may work later: transient.
     let webcam = webcam_on(44, 1);
@@ -397,7 +406,7 @@ fn real_shut_off_domain_is_inactive_and_unknown_names_are_left_out() {
     ] {
         assert!(error.is_transient(), "{error:?}");
         assert!(
-            error.to_string().contains("domain is not running"),
+            error_chain(&error).contains("domain is not running"),
             "{error}"
         );
     }

@@ -1,14 +1,14 @@
 //! Every failure the `MockHypervisor` can inject, met through `apply`: the other actions of the
 //! plan still run, the report names each failure, and planning again afterwards converges.
-#![cfg(feature = "mock")]
 
 mod support;
 
 use libvirt_sync::{
-    apply, plan, Action, ApplyReport, DomainState, Error, Fault, FaultMode, HostdevSpec,
-    Hypervisor, MatchedDevice, MockCall, MockCallKind, MockHypervisor, ObservedHostdev, Plan,
+    apply, error_chain, Action, ApplyReport, DomainState, Error, ErrorKind, Fault, FaultMode,
+    HostdevSpec, Hypervisor, MatchedDevice, MockCall, MockCallKind, MockHypervisor, ObservedDomain,
+    ObservedHostdev, Plan,
 };
-use support::{attach, detach, wanted_by, WEBCAM, YUBIKEY};
+use support::{attach, detach, plan_of, wanted_by, WEBCAM, YUBIKEY};
 
 const WEBCAM_BEFORE_REPLUG: HostdevSpec = HostdevSpec {
     device: 4,
@@ -50,8 +50,17 @@ fn machines() -> Vec<String> {
 }
 
 fn plan_now(devices: &[MatchedDevice], mock: &mut MockHypervisor) -> Plan {
-    let observed = mock.domains(&machines()).expect("the domains");
-    plan(devices, &observed)
+    let view = mock.observe(&machines()).expect("the domains");
+    plan_of(devices, &view.domains)
+}
+
+/// The names of the domains of an observation that are not undefined.
+fn defined(domains: &[ObservedDomain]) -> Vec<&str> {
+    domains
+        .iter()
+        .filter(|domain| domain.state != DomainState::Undefined)
+        .map(|domain| domain.name.as_str())
+        .collect()
 }
 
 fn all_actions() -> Vec<Action> {
@@ -110,11 +119,11 @@ fn an_attach_failing_once_leaves_the_others_done_and_succeeds_on_the_next_round(
     assert_eq!(failures[0].0, attach("office", SERIAL));
     assert!(matches!(
         &failures[0].1,
-        Error::Attach { domain, device, transient: false, .. } if domain == "office" && *device == SERIAL
+        Error::Attach { domain, device, kind: ErrorKind::Permanent, .. } if domain == "office" && *device == SERIAL
     ));
     assert!(report
         .to_string()
-        .contains("attach 002/004 (0403:6001) to office: cannot attach 002/004 (0403:6001) to office: injected failure"));
+        .contains("attach 002/004 (0403:6001) to office: cannot attach 002/004 (0403:6001) to office: injected failure"), "{report}");
     assert!(mock
         .hostdevs("office")
         .contains(&ObservedHostdev::from(WEBCAM)));
@@ -146,15 +155,12 @@ fn a_detach_failing_always_fails_every_round_while_the_attaches_run() {
     assert!(failures[..2].iter().all(|(_, error)| matches!(
         error,
         Error::Detach {
-            transient: false,
+            kind: ErrorKind::Permanent,
             ..
         }
     )));
     // The serial adapter is still on "lab", so attaching it to "office" is not tried.
-    assert!(failures[2]
-        .1
-        .to_string()
-        .contains("its detach from lab failed"));
+    assert!(error_chain(&failures[2].1).contains("its detach from lab failed"));
     assert!(!mock
         .hostdevs("office")
         .contains(&ObservedHostdev::from(SERIAL)));
@@ -182,7 +188,7 @@ fn a_dropped_connection_fails_one_call_transiently_and_the_next_call_reconnects(
     assert_eq!(failures.len(), 2, "{report}");
     assert_eq!(failures[0].0, detach("lab", SERIAL));
     assert!(failures[0].1.is_transient());
-    assert!(failures[0].1.to_string().contains("lost the connection"));
+    assert!(error_chain(&failures[0].1).contains("lost the connection"));
     // Still on "lab": not attached to "office" in the same run.
     assert_eq!(failures[1].0, attach("office", SERIAL));
     assert!(failures[1].1.is_transient());
@@ -221,7 +227,7 @@ fn while_libvirt_is_unreachable_every_action_fails_transiently_and_is_reported()
     assert_eq!(failures.len(), 5, "{report}");
     assert!(failures.iter().all(|(_, error)| error.is_transient()));
     assert!(matches!(
-        mock.domains(&machines()),
+        mock.observe(&machines()),
         Err(Error::Connect { .. })
     ));
     mock.set_reachable(true);
@@ -230,40 +236,51 @@ fn while_libvirt_is_unreachable_every_action_fails_transiently_and_is_reported()
 }
 
 #[test]
-fn domains_faults_fail_the_call_or_hide_the_domain() {
+fn observe_faults_fail_the_call_or_make_the_domain_unreadable() {
     let (devices, mut mock) = host();
     let names = machines();
 
-    mock.inject(Fault::new(MockCallKind::Domains, FaultMode::Once));
-    assert!(matches!(mock.domains(&names), Err(Error::Connect { .. })));
-    assert_eq!(mock.domains(&names).unwrap().len(), 2);
-
-    mock.inject(Fault::new(MockCallKind::Domains, FaultMode::DropConnection));
+    mock.inject(Fault::new(MockCallKind::Observe, FaultMode::Once));
     assert!(matches!(
-        mock.domains(&names),
+        mock.observe(&names),
+        Err(Error::ListDomains { .. })
+    ));
+    assert_eq!(
+        defined(&mock.observe(&names).unwrap().domains),
+        ["office", "lab"]
+    );
+
+    mock.inject(Fault::new(MockCallKind::Observe, FaultMode::DropConnection));
+    assert!(matches!(
+        mock.observe(&names),
         Err(Error::ConnectionLost { .. })
     ));
-    assert_eq!(mock.domains(&names).unwrap().len(), 2);
+    assert_eq!(mock.observe(&names).unwrap().domains.len(), 2);
     assert_eq!(mock.connections_opened(), 2);
 
-    // A domain that cannot be read is left out, so nothing is planned for it.
-    mock.inject(Fault::new(MockCallKind::Domains, FaultMode::Always).on("lab"));
+    // A domain that cannot be read says so, and nothing is planned for it.
+    mock.inject(Fault::new(MockCallKind::Observe, FaultMode::Always).on("lab"));
     for _ in 0..2 {
-        let seen: Vec<String> = mock
-            .domains(&names)
-            .unwrap()
-            .into_iter()
-            .map(|d| d.name)
-            .collect();
-        assert_eq!(seen, ["office"]);
+        let view = mock.observe(&names).unwrap();
+        assert!(view.domains[0].state.is_running());
+        assert!(matches!(
+            view.domains[1].state,
+            DomainState::Unreadable { .. }
+        ));
     }
     let planned = plan_now(&devices, &mut mock);
     assert!(planned
         .actions
         .iter()
         .all(|action| action.machine() == "office"));
-    // A fault on a domain not asked for does not apply.
-    assert_eq!(mock.domains(&["office".to_string()]).unwrap().len(), 1);
+    // A fault on a domain that the call does not see does not apply: "lab" is running, so it is
+    // among the others, unreadable there too.
+    let office_only = mock.observe(&["office".to_string()]).unwrap();
+    assert!(office_only.domains[0].state.is_running());
+    assert_eq!(office_only.others.len(), 1);
+    mock.set_active("lab", false);
+    let without_lab = mock.observe(&["office".to_string()]).unwrap();
+    assert!(without_lab.others.is_empty());
 }
 
 #[test]
@@ -279,7 +296,7 @@ fn libvirt_s_own_refusals_are_reported_and_do_not_stop_the_plan() {
             detach("office", YUBIKEY),
             detach("office", WEBCAM_BEFORE_REPLUG),
         ],
-        decisions: vec![],
+        ..Plan::default()
     };
     let report = apply(&planned, &mut mock);
     assert_eq!(
@@ -292,7 +309,7 @@ fn libvirt_s_own_refusals_are_reported_and_do_not_stop_the_plan() {
             attach("lab", SERIAL),
         ]
     );
-    let messages: Vec<String> = report.failures().map(|(_, e)| e.to_string()).collect();
+    let messages: Vec<String> = report.failures().map(|(_, e)| error_chain(e)).collect();
     assert_eq!(messages.len(), 4, "{report}");
     assert!(messages[0].contains("device not found"), "{}", messages[0]);
     assert!(
@@ -320,7 +337,7 @@ fn a_detach_that_libvirt_would_aim_at_a_static_hostdev_is_refused() {
         .with_static_hostdev("vm", static_first.clone());
     mock.add_live_hostdev("vm", ObservedHostdev::from(WEBCAM));
     let error = mock.detach("vm", &WEBCAM).unwrap_err();
-    assert!(error.to_string().contains("refusing"), "{error}");
+    assert!(error_chain(&error).contains("refusing"), "{error}");
     assert_eq!(
         mock.hostdevs("vm"),
         [static_first, ObservedHostdev::from(WEBCAM)]
@@ -334,8 +351,8 @@ fn every_call_is_recorded_in_order_failed_ones_included() {
     let planned = plan_now(&devices, &mut mock);
     apply(&planned, &mut mock);
     let kinds: Vec<MockCallKind> = mock.calls().iter().map(MockCall::kind).collect();
-    use MockCallKind::{Attach, Detach, Domains};
-    assert_eq!(kinds, [Domains, Detach, Detach, Attach, Attach, Attach]);
+    use MockCallKind::{Attach, Detach, Observe};
+    assert_eq!(kinds, [Observe, Detach, Detach, Attach, Attach, Attach]);
     assert_eq!(
         mock.calls()[3],
         MockCall::Attach {
@@ -351,21 +368,20 @@ fn every_call_is_recorded_in_order_failed_ones_included() {
 fn stopping_a_domain_drops_its_live_hostdevs_and_starting_it_restores_the_static_ones() {
     let (_, mut mock) = host();
     mock.set_active("office", false);
-    let stopped = mock.domains(&machines()).unwrap();
+    let stopped = mock.observe(&machines()).unwrap();
     assert_eq!(
-        stopped[0],
-        DomainState {
-            name: "office".into(),
-            active: false,
-            hostdevs: vec![]
-        }
+        stopped.domains[0],
+        ObservedDomain::new("office", DomainState::Inactive)
     );
     mock.set_active("office", true);
     let hostdevs = mock.hostdevs("office");
     assert_eq!(hostdevs.len(), 1);
     assert!(!hostdevs[0].is_owned());
     assert!(mock.remove_domain("lab"));
-    assert_eq!(mock.domains(&machines()).unwrap().len(), 1);
+    assert_eq!(
+        defined(&mock.observe(&machines()).unwrap().domains),
+        ["office"]
+    );
 }
 
 /// A device moving between machines whose detach fails is not attached to the other machine in the
@@ -380,7 +396,7 @@ fn a_move_whose_detach_fails_does_not_attach_the_device_twice() {
     mock.add_live_hostdev("lab", ObservedHostdev::from(WEBCAM));
     // The webcam no longer matches "lab"; it matches "office".
     let devices = [wanted_by(WEBCAM, &["office"])];
-    let moving = plan(&devices, &mock.states());
+    let moving = plan_of(&devices, &mock.states());
     assert_eq!(
         moving.actions,
         [detach("lab", WEBCAM), attach("office", WEBCAM)]
@@ -389,7 +405,7 @@ fn a_move_whose_detach_fails_does_not_attach_the_device_twice() {
     let report = apply(&moving, &mut mock);
     let failures: Vec<String> = report
         .failures()
-        .map(|(_, error)| error.to_string())
+        .map(|(_, error)| error_chain(error))
         .collect();
     assert_eq!(failures.len(), 2, "{report}");
     assert!(
@@ -405,7 +421,7 @@ fn a_move_whose_detach_fails_does_not_attach_the_device_twice() {
     );
     assert_eq!(mock.hostdevs("office"), []);
 
-    let retried = apply(&plan(&devices, &mock.states()), &mut mock);
+    let retried = apply(&plan_of(&devices, &mock.states()), &mut mock);
     assert!(retried.is_success(), "{retried}");
     assert_eq!(mock.hostdevs("lab"), []);
     assert_eq!(mock.hostdevs("office"), [ObservedHostdev::from(WEBCAM)]);

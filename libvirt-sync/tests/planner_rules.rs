@@ -2,8 +2,12 @@
 
 mod support;
 
-use libvirt_sync::{plan, DomainState, HostdevSpec, ObservedHostdev, Placement, Plan};
-use support::{attach, detach, wanted_by, WEBCAM, YUBIKEY};
+use libvirt_sync::Cause;
+use libvirt_sync::{
+    plan, Action, DomainState, Error, HeldBack, HoldReason, HostdevSpec, ObservedDomain,
+    ObservedHostdev, Placement, Plan, PlanInput,
+};
+use support::{attach, detach, plan_of, running, stopped, wanted_by, WEBCAM, YUBIKEY};
 
 /// The same webcam, unplugged and plugged in again: a new device number.
 const WEBCAM_REPLUGGED: HostdevSpec = HostdevSpec {
@@ -17,22 +21,6 @@ const OTHER_WEBCAM: HostdevSpec = HostdevSpec {
     device: 2,
     ..WEBCAM
 };
-
-fn running(name: &str, hostdevs: &[ObservedHostdev]) -> DomainState {
-    DomainState {
-        name: name.to_string(),
-        active: true,
-        hostdevs: hostdevs.to_vec(),
-    }
-}
-
-fn stopped(name: &str) -> DomainState {
-    DomainState {
-        name: name.to_string(),
-        active: false,
-        hostdevs: vec![],
-    }
-}
 
 fn owned(spec: HostdevSpec) -> ObservedHostdev {
     ObservedHostdev::from(spec)
@@ -71,7 +59,7 @@ fn on(machine: &str) -> String {
 fn conflict_goes_to_the_first_running_machine_in_config_order() {
     // Config order is "zulu", then "alpha": not name order.
     let devices = [wanted_by(WEBCAM, &["zulu", "alpha"])];
-    let plan = plan(&devices, &[running("alpha", &[]), running("zulu", &[])]);
+    let plan = plan_of(&devices, &[running("alpha", &[]), running("zulu", &[])]);
     assert_eq!(plan.actions, [attach("zulu", WEBCAM)]);
     assert_eq!(
         placement(&plan, &WEBCAM),
@@ -85,7 +73,7 @@ fn conflict_goes_to_the_first_running_machine_in_config_order() {
 #[test]
 fn a_stopped_first_choice_leaves_the_device_to_the_next_running_one() {
     let devices = [wanted_by(WEBCAM, &["zulu", "alpha"])];
-    let plan = plan(&devices, &[running("alpha", &[]), stopped("zulu")]);
+    let plan = plan_of(&devices, &[running("alpha", &[]), stopped("zulu")]);
     assert_eq!(plan.actions, [attach("alpha", WEBCAM)]);
     assert_eq!(conflicts(&plan, &WEBCAM), Vec::<String>::new());
 }
@@ -94,7 +82,7 @@ fn a_stopped_first_choice_leaves_the_device_to_the_next_running_one() {
 fn no_stealing_a_device_stays_on_a_later_machine_that_still_matches() {
     let devices = [wanted_by(WEBCAM, &["first", "second"])];
     let domains = [running("first", &[]), running("second", &[owned(WEBCAM)])];
-    let plan = plan(&devices, &domains);
+    let plan = plan_of(&devices, &domains);
     assert_eq!(plan.actions, []);
     assert_eq!(
         placement(&plan, &WEBCAM),
@@ -108,7 +96,7 @@ fn no_stealing_a_device_stays_on_a_later_machine_that_still_matches() {
 #[test]
 fn replug_detaches_the_stale_hostdev_and_attaches_the_new_device_number() {
     let devices = [wanted_by(WEBCAM_REPLUGGED, &["vm"])];
-    let plan = plan(&devices, &[running("vm", &[owned(WEBCAM)])]);
+    let plan = plan_of(&devices, &[running("vm", &[owned(WEBCAM)])]);
     assert_eq!(
         plan.actions,
         [detach("vm", WEBCAM), attach("vm", WEBCAM_REPLUGGED)]
@@ -119,7 +107,7 @@ fn replug_detaches_the_stale_hostdev_and_attaches_the_new_device_number() {
 fn a_device_held_by_a_static_hostdev_of_a_non_matching_machine_is_busy_there() {
     let devices = [wanted_by(WEBCAM, &["vm"])];
     let domains = [running("vm", &[]), running("other", &[static_at(WEBCAM)])];
-    let plan = plan(&devices, &domains);
+    let plan = plan_of(&devices, &domains);
     assert_eq!(
         plan.actions,
         [],
@@ -142,7 +130,7 @@ fn a_busy_device_owned_on_a_non_matching_machine_is_detached_there_and_not_attac
         running("other", &[static_at(WEBCAM)]),
         running("old", &[owned(WEBCAM)]),
     ];
-    let plan = plan(&devices, &domains);
+    let plan = plan_of(&devices, &domains);
     assert_eq!(plan.actions, [detach("old", WEBCAM)]);
     assert_eq!(
         placement(&plan, &WEBCAM),
@@ -156,7 +144,7 @@ fn a_busy_device_owned_on_a_non_matching_machine_is_detached_there_and_not_attac
 fn a_static_hostdev_on_a_matching_machine_counts_as_placed() {
     for held in [static_at(WEBCAM), static_ids(WEBCAM)] {
         let devices = [wanted_by(WEBCAM, &["first", "vm"])];
-        let plan = plan(
+        let plan = plan_of(
             &devices,
             &[
                 running("first", &[]),
@@ -175,10 +163,7 @@ fn a_static_hostdev_on_a_matching_machine_counts_as_placed() {
 #[test]
 fn an_inactive_machine_gets_nothing_and_loses_nothing() {
     let devices = [wanted_by(WEBCAM, &["vm"]), wanted_by(YUBIKEY, &[])];
-    // Hostdevs of an inactive domain are not live, even if a caller lists some.
-    let mut vm = stopped("vm");
-    vm.hostdevs = vec![owned(YUBIKEY)];
-    let plan = plan(&devices, &[vm]);
+    let plan = plan_of(&devices, &[stopped("vm")]);
     assert_eq!(plan.actions, []);
     assert_eq!(placement(&plan, &WEBCAM), Placement::Unassigned);
     assert_eq!(conflicts(&plan, &WEBCAM), Vec::<String>::new());
@@ -186,7 +171,7 @@ fn an_inactive_machine_gets_nothing_and_loses_nothing() {
 
 #[test]
 fn an_unknown_machine_is_not_running() {
-    let plan = plan(&[wanted_by(WEBCAM, &["undefined"])], &[]);
+    let plan = plan_of(&[wanted_by(WEBCAM, &["undefined"])], &[]);
     assert_eq!(plan.actions, []);
     assert_eq!(placement(&plan, &WEBCAM), Placement::Unassigned);
 }
@@ -194,7 +179,7 @@ fn an_unknown_machine_is_not_running() {
 #[test]
 fn a_gone_device_s_owned_hostdev_is_detached_and_a_static_one_kept() {
     let domains = [running("vm", &[owned(WEBCAM), static_at(YUBIKEY)])];
-    let plan = plan(&[], &domains);
+    let plan = plan_of(&[], &domains);
     assert_eq!(plan.actions, [detach("vm", WEBCAM)]);
     assert_eq!(plan.decisions, []);
 }
@@ -202,7 +187,7 @@ fn a_gone_device_s_owned_hostdev_is_detached_and_a_static_one_kept() {
 #[test]
 fn a_device_that_no_longer_matches_moves_to_the_machine_that_does() {
     let devices = [wanted_by(WEBCAM, &["new"])];
-    let plan = plan(
+    let plan = plan_of(
         &devices,
         &[running("old", &[owned(WEBCAM)]), running("new", &[])],
     );
@@ -212,7 +197,7 @@ fn a_device_that_no_longer_matches_moves_to_the_machine_that_does() {
 #[test]
 fn a_device_no_machine_wants_any_more_is_detached_and_goes_nowhere() {
     // Also how a hub is listed: with no machines.
-    let plan = plan(
+    let plan = plan_of(
         &[wanted_by(WEBCAM, &[])],
         &[running("vm", &[owned(WEBCAM)])],
     );
@@ -224,7 +209,7 @@ fn a_device_no_machine_wants_any_more_is_detached_and_goes_nowhere() {
 fn a_static_hostdev_is_never_detached_even_where_its_device_does_not_match() {
     let devices = [wanted_by(WEBCAM, &[]), wanted_by(YUBIKEY, &["vm"])];
     let domains = [running("vm", &[static_at(WEBCAM), static_ids(YUBIKEY)])];
-    let plan = plan(&devices, &domains);
+    let plan = plan_of(&devices, &domains);
     assert_eq!(plan.actions, []);
     assert_eq!(
         placement(&plan, &WEBCAM),
@@ -243,7 +228,7 @@ fn a_device_owned_on_two_matching_machines_stays_on_the_first_in_config_order() 
         running("a", &[owned(WEBCAM)]),
         running("b", &[owned(WEBCAM)]),
     ];
-    let plan = plan(&devices, &domains);
+    let plan = plan_of(&devices, &domains);
     assert_eq!(plan.actions, [detach("a", WEBCAM)]);
     assert_eq!(
         placement(&plan, &WEBCAM),
@@ -260,7 +245,7 @@ fn a_static_hostdev_without_address_holds_the_first_identical_device_not_placed_
         running("vm", &[owned(OTHER_WEBCAM)]),
         running("kiosk", &[static_ids(WEBCAM)]),
     ];
-    let placed = plan(&devices, &domains);
+    let placed = plan_of(&devices, &domains);
     assert_eq!(placed.actions, []);
     assert_eq!(
         placement(&placed, &WEBCAM),
@@ -274,7 +259,7 @@ fn a_static_hostdev_without_address_holds_the_first_identical_device_not_placed_
     );
 
     // With nothing owned, it holds the first one, and the other goes to "vm".
-    let fresh = plan(
+    let fresh = plan_of(
         &devices,
         &[running("vm", &[]), running("kiosk", &[static_ids(WEBCAM)])],
     );
@@ -292,7 +277,7 @@ fn a_static_hostdev_whose_ids_disagree_with_the_device_at_its_address_holds_noth
     let mut stale = static_at(WEBCAM);
     stale.vendor_id = Some(0x1234);
     let devices = [wanted_by(WEBCAM, &["vm"])];
-    let plan = plan(&devices, &[running("vm", &[]), running("other", &[stale])]);
+    let plan = plan_of(&devices, &[running("vm", &[]), running("other", &[stale])]);
     assert_eq!(plan.actions, [attach("vm", WEBCAM)]);
 }
 
@@ -304,7 +289,7 @@ fn an_owned_prefix_hostdev_that_names_no_device_is_left_alone() {
         ..ObservedHostdev::default()
     };
     assert!(damaged.is_owned() && damaged.owned_spec().is_none());
-    let plan = plan(&[wanted_by(WEBCAM, &["vm"])], &[running("vm", &[damaged])]);
+    let plan = plan_of(&[wanted_by(WEBCAM, &["vm"])], &[running("vm", &[damaged])]);
     assert_eq!(plan.actions, [attach("vm", WEBCAM)]);
 }
 
@@ -319,7 +304,7 @@ fn actions_are_detaches_then_attaches_each_by_machine_then_device() {
         running("b", &[owned(WEBCAM_REPLUGGED)]),
         running("a", &[owned(YUBIKEY)]),
     ];
-    let plan = plan(&devices, &domains);
+    let plan = plan_of(&devices, &domains);
     assert_eq!(
         plan.actions,
         [
@@ -335,7 +320,134 @@ fn actions_are_detaches_then_attaches_each_by_machine_then_device() {
 #[test]
 fn a_device_listed_twice_is_planned_once() {
     let devices = [wanted_by(WEBCAM, &["vm"]), wanted_by(WEBCAM, &["vm"])];
-    let plan = plan(&devices, &[running("vm", &[])]);
+    let plan = plan_of(&devices, &[running("vm", &[])]);
     assert_eq!(plan.actions, [attach("vm", WEBCAM)]);
     assert_eq!(plan.decisions.len(), 1);
+}
+
+fn unreadable(name: &str) -> ObservedDomain {
+    ObservedDomain::new(
+        name,
+        DomainState::Unreadable {
+            error: Error::ReadDomain {
+                domain: name.into(),
+                cause: Cause::refused("injected"),
+            },
+        },
+    )
+}
+
+#[test]
+fn while_a_device_cannot_be_read_no_owned_hostdev_is_detached_as_gone() {
+    // The webcam's owned hostdev on `vm` names a device that was not read (2-1.3 could not be
+    // read: it may be the webcam); the YubiKey was read and no longer matches `vm`.
+    let input = PlanInput {
+        devices: vec![wanted_by(YUBIKEY, &[])],
+        unreadable_devices: vec!["2-1.3".into()],
+        machines: vec![running("vm", &[owned(WEBCAM), owned(YUBIKEY)])],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input);
+    assert_eq!(plan.actions, [detach("vm", YUBIKEY)]);
+    assert_eq!(
+        plan.held_back,
+        [HeldBack {
+            action: detach("vm", WEBCAM),
+            why: HoldReason::UnreadableDevices {
+                ports: vec!["2-1.3".into()]
+            },
+        }]
+    );
+    // Readable again: the detach is planned.
+    let readable = plan_of(&input.devices, &input.machines);
+    assert!(readable.actions.contains(&detach("vm", WEBCAM)));
+    assert!(readable.held_back.is_empty());
+}
+
+#[test]
+fn a_device_an_unreadable_machine_matches_goes_nowhere_else() {
+    // `first` cannot be read and may hold the webcam; the YubiKey is not its business.
+    let devices = [
+        wanted_by(WEBCAM, &["first", "second"]),
+        wanted_by(YUBIKEY, &["second"]),
+    ];
+    let plan = plan_of(&devices, &[unreadable("first"), running("second", &[])]);
+    assert_eq!(plan.actions, [attach("second", YUBIKEY)]);
+    assert_eq!(
+        plan.held_back,
+        [HeldBack {
+            action: attach("second", WEBCAM),
+            why: HoldReason::UnreadableMachine {
+                machine: "first".into()
+            },
+        }]
+    );
+    assert_eq!(
+        placement(&plan, &WEBCAM),
+        Placement::Attach {
+            machine: on("second")
+        }
+    );
+}
+
+#[test]
+fn a_device_held_by_a_domain_the_daemon_does_not_manage_is_busy_there() {
+    // `foreign` runs but is not configured: whatever it holds, by an owned hostdev (attached by
+    // this daemon before a reload dropped it) or one set up by hand, is busy there.
+    let input = PlanInput {
+        devices: vec![
+            wanted_by(WEBCAM, &["vm"]),
+            wanted_by(YUBIKEY, &["vm"]),
+            wanted_by(OTHER_WEBCAM, &["vm"]),
+        ],
+        machines: vec![running("vm", &[])],
+        others: vec![running("foreign", &[owned(WEBCAM), static_at(YUBIKEY)])],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input);
+    assert_eq!(
+        plan.actions,
+        [attach("vm", OTHER_WEBCAM)],
+        "nothing detached from foreign"
+    );
+    for device in [WEBCAM, YUBIKEY] {
+        assert_eq!(
+            placement(&plan, &device),
+            Placement::Busy {
+                machine: on("foreign")
+            }
+        );
+    }
+}
+
+#[test]
+fn a_failed_action_waits_and_so_does_an_attach_behind_its_detach() {
+    // The webcam moves from `old` (which no longer matches it) to `new`; the detach failed
+    // recently and waits for its retry, so the attach to `new` waits too. (Held-back actions are
+    // in plan order: detaches, then attaches by machine and device.)
+    let input = PlanInput {
+        devices: vec![wanted_by(WEBCAM, &["new"]), wanted_by(YUBIKEY, &["new"])],
+        machines: vec![running("old", &[owned(WEBCAM)]), running("new", &[])],
+        retrying: vec![detach("old", WEBCAM), attach("new", YUBIKEY)],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input);
+    assert_eq!(plan.actions, Vec::<Action>::new());
+    assert_eq!(
+        plan.held_back,
+        [
+            HeldBack {
+                action: detach("old", WEBCAM),
+                why: HoldReason::Retrying
+            },
+            HeldBack {
+                action: attach("new", YUBIKEY),
+                why: HoldReason::Retrying
+            },
+            HeldBack {
+                action: attach("new", WEBCAM),
+                why: HoldReason::DetachHeldBack { machine: on("old") }
+            },
+        ]
+    );
 }

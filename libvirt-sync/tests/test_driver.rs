@@ -3,7 +3,8 @@
 //! hotplug. No daemon is needed; each connection gets its own copy of the node's state.
 
 use libvirt_sync::{
-    DomainState, Error, HostdevSpec, Hypervisor, LibvirtHypervisor, ObservedHostdev,
+    error_chain, Cause, DomainState, Error, ErrorKind, HostdevSpec, Hypervisor, LibvirtHypervisor,
+    ObservedDomain, ObservedHostdev,
 };
 
 fn open_node() -> LibvirtHypervisor {
@@ -16,10 +17,13 @@ fn names(names: &[&str]) -> Vec<String> {
 }
 
 fn domain(name: &str) -> DomainState {
-    let mut states = open_node().domains(&names(&[name])).unwrap();
-    assert_eq!(states.len(), 1, "{name}: {states:?}");
-    states.remove(0)
+    let mut view = open_node().observe(&names(&[name])).unwrap();
+    assert_eq!(view.domains.len(), 1, "{name}: {view:?}");
+    view.domains.remove(0).state
 }
+
+/// libvirt's `VIR_ERR_NO_SUPPORT`: the driver has no such function.
+const VIR_ERR_NO_SUPPORT: u32 = 3;
 
 const WEBCAM: HostdevSpec = HostdevSpec {
     bus: 3,
@@ -31,9 +35,9 @@ const WEBCAM: HostdevSpec = HostdevSpec {
 #[test]
 fn running_domain_has_owned_and_static_usb_hostdevs_but_no_pci() {
     let state = domain("webcam-vm");
-    assert!(state.active);
+    assert!(state.is_running());
     assert_eq!(
-        state.hostdevs,
+        state.hostdevs(),
         vec![
             ObservedHostdev::from(WEBCAM),
             ObservedHostdev {
@@ -53,7 +57,7 @@ fn running_domain_has_owned_and_static_usb_hostdevs_but_no_pci() {
         ]
     );
     let owned: Vec<_> = state
-        .hostdevs
+        .hostdevs()
         .iter()
         .filter_map(ObservedHostdev::owned_spec)
         .collect();
@@ -63,9 +67,9 @@ fn running_domain_has_owned_and_static_usb_hostdevs_but_no_pci() {
 #[test]
 fn hostdevs_without_address_or_product_are_read_with_what_they_have() {
     let state = domain("partial-vm");
-    assert!(state.active);
+    assert!(state.is_running());
     assert_eq!(
-        state.hostdevs,
+        state.hostdevs(),
         vec![
             ObservedHostdev {
                 vendor_id: Some(0x046d),
@@ -80,62 +84,60 @@ fn hostdevs_without_address_or_product_are_read_with_what_they_have() {
             },
         ]
     );
-    assert!(state.hostdevs.iter().all(|hostdev| !hostdev.is_owned()));
+    assert!(state.hostdevs().iter().all(|hostdev| !hostdev.is_owned()));
 }
 
 #[test]
 fn paused_domain_is_active_and_shut_off_domain_has_no_live_hostdevs() {
     let paused = domain("paused-vm");
-    assert!(paused.active);
+    assert!(paused.is_running());
     let usb_nic = HostdevSpec {
         bus: 2,
         device: 3,
         vendor_id: 0x0bda,
         product_id: 0x8153,
     };
-    assert_eq!(paused.hostdevs, vec![ObservedHostdev::from(usb_nic)]);
+    assert_eq!(paused.hostdevs(), vec![ObservedHostdev::from(usb_nic)]);
 
     // stopped-vm has an owned hostdev in its configuration, but nothing is live.
-    assert_eq!(
-        domain("stopped-vm"),
-        DomainState {
-            name: "stopped-vm".into(),
-            active: false,
-            hostdevs: vec![]
-        }
-    );
+    assert_eq!(domain("stopped-vm"), DomainState::Inactive);
 }
 
 #[test]
-fn domains_follow_the_given_names_and_leave_unknown_ones_out() {
+fn observe_follows_the_given_names_and_lists_every_other_running_domain() {
     let mut libvirt = open_node();
-    let states = libvirt
-        .domains(&names(&[
-            "stopped-vm",
-            "no-such-vm",
-            "webcam-vm",
-            "",
-            "partial-vm",
-        ]))
+    let view = libvirt
+        .observe(&names(&["stopped-vm", "no-such-vm", "webcam-vm", ""]))
         .unwrap();
-    let listed: Vec<_> = states
+    let listed: Vec<(&str, &DomainState)> = view
+        .domains
         .iter()
-        .map(|state| (state.name.as_str(), state.active))
+        .map(|domain| (domain.name.as_str(), &domain.state))
         .collect();
     assert_eq!(
         listed,
         vec![
-            ("stopped-vm", false),
-            ("webcam-vm", true),
-            ("partial-vm", true)
+            ("stopped-vm", &DomainState::Inactive),
+            ("no-such-vm", &DomainState::Undefined),
+            ("webcam-vm", &domain("webcam-vm")),
+            ("", &DomainState::Undefined),
         ]
     );
-    assert!(libvirt.domains(&[]).unwrap().is_empty());
-    assert_eq!(libvirt.domain_state("no-such-vm").unwrap(), None);
+    // The running (or paused) domains not asked for, by name, with their hostdevs: a device they
+    // hold is busy there.
+    let others: Vec<&str> = view
+        .others
+        .iter()
+        .map(|other| other.name.as_str())
+        .collect();
+    assert_eq!(others, ["partial-vm", "paused-vm"]);
     assert_eq!(
-        libvirt.domain_state("webcam-vm").unwrap(),
-        Some(domain("webcam-vm"))
+        view.others[0],
+        ObservedDomain::new("partial-vm", domain("partial-vm"))
     );
+    let nothing_asked = libvirt.observe(&[]).unwrap();
+    assert!(nothing_asked.domains.is_empty());
+    assert_eq!(nothing_asked.others.len(), 3);
 }
 
 #[test]
@@ -151,26 +153,29 @@ fn attach_on_a_driver_without_hotplug_is_a_permanent_error_naming_domain_and_dev
     let Error::Attach {
         domain: failed_on,
         device,
-        message,
-        transient,
+        kind,
+        cause: Cause::Libvirt(cause),
     } = &error
     else {
-        panic!("not an attach error: {error:?}");
+        panic!("not an attach error from libvirt: {error:?}");
     };
     assert_eq!(
-        (failed_on.as_str(), *device, *transient),
-        ("partial-vm", yubikey, false)
+        (failed_on.as_str(), *device, *kind),
+        ("partial-vm", yubikey, ErrorKind::Permanent)
     );
-    assert!(message.contains("not supported"), "{message}");
+    // libvirt's own error, with its code, is the cause.
+    assert_eq!(cause.code, VIR_ERR_NO_SUPPORT, "{cause:?}");
+    assert!(cause.message.contains("not supported"), "{cause:?}");
     assert_eq!(
-        error.to_string(),
-        format!("cannot attach 001/009 (1050:0407) to partial-vm: {message}")
+        error_chain(&error),
+        format!(
+            "cannot attach 001/009 (1050:0407) to partial-vm: {}",
+            cause.message
+        )
     );
     // Nothing changed, and the connection still works.
-    assert_eq!(
-        libvirt.domain_state("partial-vm").unwrap(),
-        Some(domain("partial-vm"))
-    );
+    let view = libvirt.observe(&names(&["partial-vm"])).unwrap();
+    assert_eq!(view.domains[0].state, domain("partial-vm"));
 }
 
 #[test]
@@ -178,16 +183,12 @@ fn detach_of_an_owned_hostdev_on_a_driver_without_hotplug_is_a_permanent_error()
     let mut libvirt = open_node();
     let error = libvirt.detach("webcam-vm", &WEBCAM).unwrap_err();
     assert!(
-        matches!(&error, Error::Detach { device, transient: false, .. } if *device == WEBCAM),
+        matches!(&error, Error::Detach { device, kind: ErrorKind::Permanent, .. } if *device == WEBCAM),
         "{error:?}"
     );
-    assert!(error.to_string().contains("not supported"), "{error}");
-    assert!(libvirt
-        .domain_state("webcam-vm")
-        .unwrap()
-        .unwrap()
-        .hostdevs
-        .contains(&WEBCAM.into()));
+    assert!(error_chain(&error).contains("not supported"), "{error}");
+    let view = libvirt.observe(&names(&["webcam-vm"])).unwrap();
+    assert!(view.domains[0].state.hostdevs().contains(&WEBCAM.into()));
 }
 
 #[test]
@@ -203,7 +204,7 @@ fn detach_refuses_a_hostdev_the_daemon_does_not_own() {
     };
     let error = libvirt.detach("webcam-vm", &yubikey).unwrap_err();
     assert!(!error.is_transient(), "{error:?}");
-    let message = error.to_string();
+    let message = error_chain(&error);
     assert!(
         message.starts_with("cannot detach 001/007 (1050:0407) from webcam-vm: "),
         "{message}"
@@ -220,7 +221,7 @@ fn detach_refuses_a_hostdev_the_daemon_does_not_own() {
         vendor_id: 0x1234,
         product_id: 0x5678,
     };
-    let message = libvirt.detach("webcam-vm", &other).unwrap_err().to_string();
+    let message = error_chain(&libvirt.detach("webcam-vm", &other).unwrap_err());
     assert!(message.contains("one without alias"), "{message}");
 }
 
@@ -234,7 +235,7 @@ fn detach_of_a_device_that_is_not_attached_is_a_permanent_error() {
     };
     let error = libvirt.detach("webcam-vm", &absent).unwrap_err();
     assert!(!error.is_transient(), "{error:?}");
-    assert!(error.to_string().contains("device not found"), "{error}");
+    assert!(error_chain(&error).contains("device not found"), "{error}");
 }
 
 #[test]
@@ -248,7 +249,7 @@ fn operations_on_a_shut_off_or_unknown_domain_are_transient_errors() {
     let error = libvirt.detach("stopped-vm", &stale).unwrap_err();
     assert!(error.is_transient(), "{error:?}");
     assert!(
-        error.to_string().contains("domain is not running"),
+        error_chain(&error).contains("domain is not running"),
         "{error}"
     );
 
@@ -257,7 +258,7 @@ fn operations_on_a_shut_off_or_unknown_domain_are_transient_errors() {
         libvirt.detach("no-such-vm", &WEBCAM).unwrap_err(),
     ] {
         assert!(error.is_transient(), "{error:?}");
-        assert!(error.to_string().contains("no-such-vm"), "{error}");
+        assert!(error_chain(&error).contains("no-such-vm"), "{error}");
     }
 }
 
@@ -274,9 +275,10 @@ fn a_node_file_that_does_not_exist_is_a_connect_error_naming_the_uri() {
     );
     assert!(error.is_transient());
     assert!(
-        error
-            .to_string()
-            .starts_with(&format!("cannot connect to libvirt at {uri}: ")),
+        error_chain(&error).starts_with(&format!("cannot connect to libvirt at {uri}: ")),
         "{error}"
     );
+    // The lazy hypervisor fails the same way on its first call.
+    let lazy = LibvirtHypervisor::new(Some(&uri)).observe(&[]).unwrap_err();
+    assert!(matches!(lazy, Error::Connect { .. }), "{lazy:?}");
 }

@@ -1,14 +1,12 @@
 //! `run CONFIG --once [--dry-run [--json]]`: one reconcile, then exit.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use usb_discovery::SysfsDiscovery;
-
-use crate::daemon::{libvirt_connector, RunOptions};
 use crate::explain::{explain, render_json};
-use crate::reconcile::Reconciler;
+use crate::options::RunOptions;
+use crate::reconcile::Mode;
+use crate::report::Reporter;
 use crate::{config, Error};
 
 /// The exit status of a `--once` run in which some action failed.
@@ -18,19 +16,23 @@ pub const SOME_ACTIONS_FAILED: u8 = 2;
 /// failed; an error (exit 1) when the configuration, the devices or libvirt cannot be read.
 pub fn once(options: &RunOptions, json: bool) -> Result<ExitCode, Error> {
     let config = config::load(&options.config_path)?;
-    let mut reconciler = Reconciler::new(
-        Box::new(SysfsDiscovery::new(&options.root)),
-        libvirt_connector(),
-    );
-    let outcome = reconciler.reconcile(
+    let mode = if options.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Apply
+    };
+    let outcome = options.reconciler().reconcile(
         &config,
         options.uri(&config),
         Instant::now(),
-        options.dry_run,
+        mode,
+        config.interval,
     )?;
+    let succeeded = outcome.is_success();
     if options.dry_run {
-        let text = if json {
-            render_json(&explain(&config, &outcome.observed, &outcome.plan))
+        Reporter::once().report_warnings(&outcome);
+        super::print(&if json {
+            render_json(&explain(&config, &outcome))
         } else if outcome.plan.actions.is_empty() {
             "nothing to do\n".to_owned()
         } else {
@@ -40,13 +42,11 @@ pub fn once(options: &RunOptions, json: bool) -> Result<ExitCode, Error> {
                 .iter()
                 .map(|action| format!("{action}\n"))
                 .collect()
-        };
-        let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(Error::Output)?;
+        })?;
+    } else {
+        Reporter::once().report(outcome);
     }
-    Ok(if outcome.is_success() {
+    Ok(if succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(SOME_ACTIONS_FAILED)

@@ -1,20 +1,18 @@
-//! The one channel of triggers that drives the reconcile loop, and the sources that feed it.
+//! The one channel of triggers that drives the reconcile loop, and the signal source that feeds it.
 //!
-//! Every source (signals here; the udev monitor and libvirt's domain events later) only sends a
-//! [`Trigger`]; the loop waits for one, drains whatever else arrived meanwhile (a hub plugged in
-//! sends dozens of events) and runs one full reconcile.
+//! Every source (signals, the udev monitor, libvirt's domain events) only sends a [`Trigger`]; the
+//! loop waits for one (or for the tick: the wait times out), drains whatever else arrived meanwhile
+//! (a hub plugged in sends dozens of events) and runs one full reconcile.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-/// Why the loop should reconcile now.
+/// Why the loop should reconcile now (the tick is a wait that timed out, not a trigger).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    /// The resync interval passed (or a failed action's retry time came).
-    Tick,
     /// A udev event for a USB device.
     Uevent,
     /// A configured domain started, stopped or resumed.
@@ -54,24 +52,35 @@ pub fn gather(triggers: &Receiver<Trigger>, deadline: Instant) -> Gathered {
         match trigger {
             Trigger::Reload => gathered.reload = true,
             Trigger::Shutdown => gathered.shutdown = true,
-            Trigger::Tick | Trigger::Uevent | Trigger::DomainEvent => {}
+            Trigger::Uevent | Trigger::DomainEvent => {}
         }
     }
     gathered
 }
 
+/// How long the loop has to stop after SIGINT or SIGTERM before the signal thread ends the process
+/// itself: the loop may be waiting for libvirt (at most its call bound), and attached devices stay
+/// attached either way, so exiting during a call is safe.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
 /// Starts a thread that turns SIGHUP into [`Trigger::Reload`] and SIGINT/SIGTERM into
-/// [`Trigger::Shutdown`]. The handlers are installed before this returns, so no signal sent after it
-/// is lost.
+/// [`Trigger::Shutdown`]; if the loop has not ended the process [`SHUTDOWN_GRACE`] after a
+/// SIGINT/SIGTERM, the thread exits it with status 0. The handlers are installed before this
+/// returns, so no signal sent after it is lost.
 pub fn spawn_signal_source(sender: Sender<Trigger>) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM])?;
     std::thread::Builder::new()
         .name("signals".to_owned())
         .spawn(move || {
+            let mut grace_started = false;
             for signal in signals.forever() {
                 let trigger = if signal == SIGHUP {
                     Trigger::Reload
                 } else {
+                    if !grace_started {
+                        grace_started = true;
+                        start_shutdown_grace();
+                    }
                     Trigger::Shutdown
                 };
                 if sender.send(trigger).is_err() {
@@ -80,6 +89,23 @@ pub fn spawn_signal_source(sender: Sender<Trigger>) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// Ends the process [`SHUTDOWN_GRACE`] from now, unless the loop has ended it first.
+fn start_shutdown_grace() {
+    let spawned = std::thread::Builder::new()
+        .name("shutdown".to_owned())
+        .spawn(|| {
+            std::thread::sleep(SHUTDOWN_GRACE);
+            log::warn!(
+                "stopping now: the main loop is still waiting (for libvirt?); attached devices \
+                 stay attached"
+            );
+            std::process::exit(0);
+        });
+    if let Err(error) = spawned {
+        log::warn!("cannot start the shutdown timer: {error}");
+    }
 }
 
 #[cfg(test)]

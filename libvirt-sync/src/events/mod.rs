@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use virt::sys;
 
-use crate::Error;
+use crate::{Cause, Error};
 use ffi::EventConnection;
 
 /// How often the supervisor checks that the connection is alive.
@@ -34,6 +34,10 @@ const LIVENESS_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// The longest pause between two attempts to reopen the connection.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(3);
+/// How long [`DomainEventSource::start`] waits for the first connection.
+const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(3);
+/// How long dropping a [`DomainEventSource`] waits for its supervisor to end.
+const STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// What happened to a domain, from libvirt's lifecycle event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,13 +113,13 @@ pub fn init_event_loop() -> Result<(), Error> {
 fn start_event_loop() -> Result<(), Error> {
     virt::error::clear_error_callback();
     virt::event::event_register_default_impl().map_err(|error| Error::EventLoop {
-        message: error.message().to_string(),
+        cause: Cause::Libvirt((&error).into()),
     })?;
     thread::Builder::new()
         .name("libvirt-evloop".into())
         .spawn(run_event_loop)
         .map_err(|error| Error::EventLoop {
-            message: format!("cannot start its thread: {error}"),
+            cause: Cause::refused(format!("cannot start its thread: {error}")),
         })?;
     Ok(())
 }
@@ -227,17 +231,21 @@ pub struct DomainEventSource {
     control: Sender<Control>,
     connected: Arc<AtomicBool>,
     supervisor: Option<JoinHandle<()>>,
+    /// Disconnected when the supervisor thread has ended (in a mutex: the source is `Sync`).
+    supervisor_ended: Mutex<Receiver<()>>,
 }
 
 impl DomainEventSource {
     /// Starts reporting the lifecycle events of the domains at `uri` (`None`: libvirt's default
     /// URI) to `handler`, on a connection of its own.
     ///
-    /// The first connection is opened and registered before this returns, so every event after
-    /// it is reported. When it cannot be, a warning is logged and the source keeps trying in the
-    /// background (it reports [`DomainEvent::Reconnected`] once it succeeds): a daemon started
-    /// before libvirtd gets its events all the same. Fails only when the event loop cannot be
-    /// started (it calls [`init_event_loop`]) or the supervisor thread cannot be spawned.
+    /// The first connection is opened and registered by the supervisor thread; this waits for
+    /// that first attempt up to 3 s, so that normally every event after it is
+    /// reported. When it fails, or libvirt does not answer in time, a warning is logged and the
+    /// source keeps trying in the background (it reports [`DomainEvent::Reconnected`] once it
+    /// succeeds): a daemon started before libvirtd, or while it hangs, gets its events all the
+    /// same, and is never blocked. Fails only when the event loop cannot be started (it calls
+    /// [`init_event_loop`]) or the supervisor thread cannot be spawned.
     pub fn start<F>(uri: Option<&str>, handler: F) -> Result<Self, Error>
     where
         F: Fn(DomainEvent) + Send + Sync + 'static,
@@ -245,8 +253,10 @@ impl DomainEventSource {
         init_event_loop()?;
         let gate = Arc::new(Gate::new(Box::new(handler)));
         let (control, orders) = mpsc::channel();
+        let (first_attempt, first_outcome) = mpsc::channel();
+        let (ended, supervisor_ended) = mpsc::channel();
         let connected = Arc::new(AtomicBool::new(false));
-        let mut supervisor = Supervisor {
+        let supervisor = Supervisor {
             uri: uri.map(str::to_string),
             gate: Arc::clone(&gate),
             orders,
@@ -254,21 +264,34 @@ impl DomainEventSource {
             connected: Arc::clone(&connected),
             live: None,
             generation: 0,
+            first_attempt: Some(first_attempt),
+            _ended: ended,
         };
-        if let Err(error) = supervisor.connect() {
-            log::warn!("{error}: no domain events until it can be opened; retrying");
-        }
         let supervisor = thread::Builder::new()
             .name("libvirt-evconn".into())
             .spawn(move || supervisor.run())
-            .map_err(|error| Error::StartEvents {
-                message: error.to_string(),
+            .map_err(|error| Error::StartThread {
+                name: "libvirt-evconn".into(),
+                cause: Cause::refused(error.to_string()),
             })?;
+        match first_outcome.recv_timeout(FIRST_CONNECT_WAIT) {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => log::warn!(
+                "{}: no domain events until it can be opened; retrying",
+                crate::error_chain(&error)
+            ),
+            Err(_) => log::warn!(
+                "libvirt has not answered the domain event connection for {} s: no domain \
+                 events until it does",
+                FIRST_CONNECT_WAIT.as_secs()
+            ),
+        }
         Ok(DomainEventSource {
             gate,
             control,
             connected,
             supervisor: Some(supervisor),
+            supervisor_ended: Mutex::new(supervisor_ended),
         })
     }
 
@@ -292,10 +315,24 @@ impl Drop for DomainEventSource {
         self.gate.close();
         // It fails only when the supervisor has already ended.
         let _ = self.control.send(Control::Stop);
-        if let Some(supervisor) = self.supervisor.take() {
-            if supervisor.join().is_err() {
-                log::error!("the libvirt domain event supervisor panicked");
+        // A supervisor stuck in a call to a hung libvirtd is left to end by itself: the gate is
+        // closed, so it delivers nothing more.
+        let ended = self
+            .supervisor_ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv_timeout(STOP_WAIT);
+        match ended {
+            Err(RecvTimeoutError::Disconnected) => {
+                if let Some(supervisor) = self.supervisor.take() {
+                    if supervisor.join().is_err() {
+                        log::error!("the libvirt domain event supervisor panicked");
+                    }
+                }
             }
+            Ok(()) | Err(RecvTimeoutError::Timeout) => log::debug!(
+                "the domain event supervisor is still waiting for libvirt: left to end by itself"
+            ),
         }
     }
 }
@@ -311,10 +348,19 @@ struct Supervisor {
     live: Option<EventConnection>,
     /// The generation of the latest connection; a close notice of an older one is stale.
     generation: u64,
+    /// Told the outcome of the first connection attempt, then dropped.
+    first_attempt: Option<Sender<Result<(), Error>>>,
+    /// Dropped when the supervisor ends.
+    _ended: Sender<()>,
 }
 
 impl Supervisor {
     fn run(mut self) {
+        let first = self.connect();
+        if let Some(first_attempt) = self.first_attempt.take() {
+            // `start` may have stopped waiting: then nobody listens.
+            let _ = first_attempt.send(first);
+        }
         let mut retry_delay = FIRST_RETRY_DELAY;
         loop {
             let wait = if self.live.is_some() {
@@ -343,7 +389,10 @@ impl Supervisor {
                             self.gate.deliver(DomainEvent::Reconnected);
                         }
                         Err(error) => {
-                            log::debug!("{error}; trying again in {retry_delay:?}");
+                            log::debug!(
+                                "{}; trying again in {retry_delay:?}",
+                                crate::error_chain(&error)
+                            );
                             retry_delay = (retry_delay * 2).min(MAX_RETRY_DELAY);
                         }
                     },

@@ -2,7 +2,10 @@
 //! machines want, and the actions they expect.
 #![allow(dead_code)] // each test binary uses a part of these helpers
 
-use libvirt_sync::{Action, HostdevSpec, MatchedDevice};
+use libvirt_sync::{
+    plan, Action, DomainState, HostdevSpec, MatchedDevice, ObservedDomain, ObservedHostdev, Plan,
+    PlanInput,
+};
 
 /// A Logitech C270 webcam at 003/005.
 pub const WEBCAM: HostdevSpec = HostdevSpec {
@@ -42,4 +45,23 @@ pub fn detach(machine: &str, hostdev: HostdevSpec) -> Action {
         machine: machine.into(),
         hostdev,
     }
+}
+
+/// The plan for `devices` against the managed `machines`, with nothing else observed.
+pub fn plan_of(devices: &[MatchedDevice], machines: &[ObservedDomain]) -> Plan {
+    plan(&PlanInput {
+        devices: devices.to_vec(),
+        machines: machines.to_vec(),
+        ..PlanInput::default()
+    })
+}
+
+/// A running domain with these hostdevs.
+pub fn running(name: &str, hostdevs: &[ObservedHostdev]) -> ObservedDomain {
+    ObservedDomain::running(name, hostdevs.to_vec())
+}
+
+/// A defined domain that is shut off.
+pub fn stopped(name: &str) -> ObservedDomain {
+    ObservedDomain::new(name, DomainState::Inactive)
 }

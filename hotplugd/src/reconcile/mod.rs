@@ -1,0 +1,248 @@
+//! One reconcile, as data flowing one way: observe → match → plan → apply → report.
+//!
+//! 1. [`Reconciler::observe`] (I/O): scans the devices and asks the hypervisor about the machines
+//!    to observe (configured, and dropped since the start) and every other running domain: an
+//!    [`Observation`].
+//! 2. [`plan_input`] (pure): matches every device against the configured machines once and builds
+//!    the planner's [`PlanInput`] from the observation and the actions waiting for a retry.
+//! 3. [`libvirt_sync::plan`] (pure): the whole [`Plan`](libvirt_sync::Plan); nothing after it changes the actions.
+//! 4. [`libvirt_sync::apply`] (I/O): the plan's actions, unless it is a dry run.
+//! 5. The [`Outcome`] of it all, which [`crate::report`] compares with the previous one to log
+//!    what changed.
+//!
+//! [`Reconciler::reconcile`] runs the five steps; `explain`, `run --once` (with or without
+//! `--dry-run`) and the daemon loop all call it. The reconciler keeps what lives across
+//! reconciles: the discovery, the hypervisor (its backend reconnects by itself), the backoff of
+//! failed actions with their last errors, and the machines configured since the start.
+
+mod outcome;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use libvirt_sync::{
+    apply, plan, Action, ApplyReport, HostdevSpec, Hypervisor, HypervisorView, MatchedDevice,
+    PlanInput,
+};
+use usb_discovery::{Discovery, Unreadable, UsbDevice};
+
+use crate::backoff::Backoff;
+use crate::config::{Config, Machine};
+use crate::Error;
+
+pub use outcome::{Failing, Outcome};
+
+/// Opens a hypervisor for a libvirt URI (the real, bounded libvirt one, or a mock in tests). It
+/// connects lazily: opening fails only when no hypervisor can be made at all.
+pub type Connector =
+    Box<dyn FnMut(Option<&str>) -> Result<Box<dyn Hypervisor>, libvirt_sync::Error> + Send>;
+
+/// The identity the daemon attaches a device by.
+pub fn hostdev_of(device: &UsbDevice) -> HostdevSpec {
+    HostdevSpec {
+        bus: device.bus,
+        device: device.device,
+        vendor_id: device.vendor_id,
+        product_id: device.product_id,
+    }
+}
+
+/// Every device with the machines whose rules match it, in config order (hubs match none).
+pub fn match_devices(machines: &[Machine], devices: &[UsbDevice]) -> Vec<MatchedDevice> {
+    devices
+        .iter()
+        .map(|device| MatchedDevice {
+            spec: hostdev_of(device),
+            machines: machines
+                .iter()
+                .filter(|machine| machine.rules.matches(device))
+                .map(|machine| machine.name.clone())
+                .collect(),
+        })
+        .collect()
+}
+
+/// What one look at the host and the hypervisor saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observation {
+    /// The USB devices read, sorted by bus and device.
+    pub devices: Vec<UsbDevice>,
+    /// The devices present that could not be read.
+    pub unreadable: Vec<Unreadable>,
+    /// The machines observed (the configured ones in config order, then those dropped since the
+    /// start), and every other running domain. Empty when no machine is to be observed: libvirt
+    /// is not asked then.
+    pub hypervisor: HypervisorView,
+}
+
+/// Step 2: the planner's input. Pure: every device is matched against `config`'s machines once.
+pub fn plan_input(config: &Config, observation: &Observation, retrying: Vec<Action>) -> PlanInput {
+    PlanInput {
+        devices: match_devices(&config.machines, &observation.devices),
+        unreadable_devices: observation
+            .unreadable
+            .iter()
+            .map(|device| device.kernel_name.clone())
+            .collect(),
+        machines: observation.hypervisor.domains.clone(),
+        others: observation.hypervisor.others.clone(),
+        retrying,
+    }
+}
+
+/// Whether a reconcile changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Apply the plan.
+    Apply,
+    /// Plan only (`explain`, `--dry-run`).
+    DryRun,
+}
+
+/// The state kept between reconciles.
+pub struct Reconciler {
+    discovery: Box<dyn Discovery + Send>,
+    connector: Connector,
+    hypervisor: Option<(Option<String>, Box<dyn Hypervisor>)>,
+    backoff: Backoff<Action>,
+    /// The failing actions and their last errors.
+    failing: BTreeMap<Action, Failing>,
+    /// Every machine configured since the start, so that the hostdevs this daemon attached to a
+    /// machine are detached when a reload drops the machine from the configuration.
+    remembered: Vec<String>,
+}
+
+impl Reconciler {
+    /// A reconciler reading devices from `discovery` and making hypervisors with `connector`.
+    pub fn new(discovery: Box<dyn Discovery + Send>, connector: Connector) -> Reconciler {
+        Reconciler {
+            discovery,
+            connector,
+            hypervisor: None,
+            backoff: Backoff::new(),
+            failing: BTreeMap::new(),
+            remembered: Vec::new(),
+        }
+    }
+
+    /// The machines to observe: the configured ones in config order, then those configured
+    /// earlier (since the start) and dropped since.
+    pub fn machines_to_observe(&mut self, config: &Config) -> Vec<String> {
+        let mut names: Vec<String> = config
+            .machines
+            .iter()
+            .map(|machine| machine.name.clone())
+            .collect();
+        for name in &names {
+            if !self.remembered.contains(name) {
+                self.remembered.push(name.clone());
+            }
+        }
+        for name in &self.remembered {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
+    /// Step 1: the devices present and the machines `names` (with every other running domain).
+    /// `uri` is the libvirt URI in force; a different one than last time makes a new hypervisor.
+    /// With no machine at all, libvirt is not asked.
+    pub fn observe(&mut self, names: &[String], uri: Option<&str>) -> Result<Observation, Error> {
+        let scan = self.discovery.scan_all()?;
+        let hypervisor = if names.is_empty() {
+            HypervisorView::default()
+        } else {
+            self.hypervisor(uri)?.observe(names)?
+        };
+        Ok(Observation {
+            devices: scan.devices,
+            unreadable: scan.unreadable,
+            hypervisor,
+        })
+    }
+
+    /// One full reconcile at `now` (steps 1 to 5). Actions that failed recently and whose retry
+    /// time has not come are held back by the planner; the retry waits grow up to `interval`.
+    pub fn reconcile(
+        &mut self,
+        config: &Config,
+        uri: Option<&str>,
+        now: Instant,
+        mode: Mode,
+        interval: Duration,
+    ) -> Result<Outcome, Error> {
+        let names = self.machines_to_observe(config);
+        let observation = self.observe(&names, uri)?;
+        let retrying = match mode {
+            Mode::Apply => self.backoff.waiting(now).cloned().collect(),
+            Mode::DryRun => Vec::new(),
+        };
+        let input = plan_input(config, &observation, retrying);
+        let plan = plan(&input);
+        let wanted = |action: &Action| {
+            plan.actions.contains(action)
+                || plan.held_back.iter().any(|held| held.action == *action)
+        };
+        self.backoff.retain(wanted);
+        self.failing.retain(|action, _| wanted(action));
+        let report = match (mode, self.hypervisor.as_mut()) {
+            (Mode::Apply, Some((_, hypervisor))) => apply(&plan, hypervisor.as_mut()),
+            _ => ApplyReport::default(),
+        };
+        // Retry times count from when the actions ended, not from when the reconcile began (a
+        // detach may wait seconds for libvirt).
+        self.record(&report, Instant::now().max(now), interval);
+        Ok(Outcome {
+            observation,
+            input,
+            plan,
+            report,
+            failing: self.failing.clone(),
+            dry_run: mode == Mode::DryRun,
+            problem: None,
+        })
+    }
+
+    /// Something changed (a udev or domain event, a reload): actions that failed permanently may
+    /// be tried again at once.
+    pub fn something_changed(&mut self, now: Instant) {
+        self.backoff.something_changed(now);
+    }
+
+    /// When the earliest failed action may be tried again.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.backoff.next_retry()
+    }
+
+    fn hypervisor(&mut self, uri: Option<&str>) -> Result<&mut Box<dyn Hypervisor>, Error> {
+        let current = match self.hypervisor.take() {
+            Some(current) if current.0.as_deref() == uri => current,
+            _ => (uri.map(str::to_owned), (self.connector)(uri)?),
+        };
+        Ok(&mut self.hypervisor.insert(current).1)
+    }
+
+    fn record(&mut self, report: &ApplyReport, now: Instant, cap: Duration) {
+        for outcome in &report.outcomes {
+            match &outcome.result {
+                Ok(()) => {
+                    self.backoff.succeeded(&outcome.action);
+                    self.failing.remove(&outcome.action);
+                }
+                Err(error) => {
+                    self.backoff
+                        .failed(outcome.action.clone(), error.kind(), now, cap);
+                    self.failing.insert(
+                        outcome.action.clone(),
+                        Failing {
+                            message: crate::error_chain(error),
+                            kind: error.kind(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+}

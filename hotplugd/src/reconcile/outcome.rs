@@ -1,0 +1,70 @@
+//! What a reconcile saw, planned and did: the value the log, `explain` and the exit status are
+//! made from.
+
+use std::collections::BTreeMap;
+
+use libvirt_sync::{Action, ApplyReport, DomainState, ErrorKind, Plan, PlanInput};
+
+use super::Observation;
+
+/// A failing action's last error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failing {
+    /// The error and its causes on one line.
+    pub message: String,
+    /// Whether it is retried on the fast backoff (transient) or when something changes.
+    pub kind: ErrorKind,
+}
+
+/// What one reconcile saw, planned and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// What it saw.
+    pub observation: Observation,
+    /// What the planner was given (the devices with the machines matching each, in the order of
+    /// the observation's devices).
+    pub input: PlanInput,
+    /// The whole plan.
+    pub plan: Plan,
+    /// What applying it did (empty for a dry run).
+    pub report: ApplyReport,
+    /// Every action failing now, this time or before (and still planned), with its last error.
+    pub failing: BTreeMap<Action, Failing>,
+    /// Whether it was a dry run.
+    pub dry_run: bool,
+    /// Why it could not observe (libvirt unreachable, the device list unreadable), on one line;
+    /// everything else is then the last outcome that could.
+    pub problem: Option<String>,
+}
+
+impl Outcome {
+    /// Whether every action tried succeeded.
+    pub fn is_success(&self) -> bool {
+        self.report.is_success()
+    }
+
+    /// The outcome of a reconcile that could not observe, after `self`: what was known stays,
+    /// nothing was done.
+    pub fn failed(&self, problem: String) -> Outcome {
+        Outcome {
+            report: ApplyReport::default(),
+            problem: Some(problem),
+            ..self.clone()
+        }
+    }
+
+    /// The configured (or remembered) machines that could not be read, with the error on one
+    /// line.
+    pub fn unreadable_machines(&self) -> impl Iterator<Item = (&str, String)> + '_ {
+        self.observation
+            .hypervisor
+            .domains
+            .iter()
+            .filter_map(|domain| match &domain.state {
+                DomainState::Unreadable { error } => {
+                    Some((domain.name.as_str(), crate::error_chain(error)))
+                }
+                _ => None,
+            })
+    }
+}
