@@ -25,5 +25,13 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features -j2 -- -D warnings
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -j2
+echo "== libvirt-sync without libvirt"
+if cargo tree -p libvirt-sync --no-default-features --edges normal | grep -qE '[ -]virt v'; then
+    echo "libvirt-sync links the virt crate without its libvirt feature" >&2
+    exit 1
+fi
+cargo test -p libvirt-sync --no-default-features -j2
 echo "== cargo test"
 cargo test --workspace --all-features -j2

@@ -342,7 +342,7 @@ impl StepError {
 
 /// Opens a connection with libvirt's keepalive on (where the driver has it: remote drivers do, the
 /// test driver does not, and needs none).
-fn open_connection(uri: Option<&str>) -> Result<Connect, Error> {
+pub(crate) fn open_connection(uri: Option<&str>) -> Result<Connect, Error> {
     let connection = Connect::open(uri).map_err(|error| Error::Connect {
         uri: uri.unwrap_or("the default URI").to_string(),
         cause: Cause::Libvirt((&error).into()),

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::{UdevRecord, Uevent};
+use crate::UdevRecord;
 
 /// A file that exists but could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -47,16 +47,6 @@ impl UdevDatabase {
             Err(source) => Err(Error::Read { path, source }),
         }
     }
-}
-
-/// Reads and parses a sysfs `uevent` file.
-pub fn read_uevent(path: &Path) -> Result<Uevent, Error> {
-    std::fs::read(path)
-        .map(|bytes| Uevent::parse(&bytes))
-        .map_err(|source| Error::Read {
-            path: path.to_owned(),
-            source,
-        })
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ mod properties;
 mod record;
 mod uevent;
 
-pub use database::{read_uevent, Error, UdevDatabase};
+pub use database::{Error, UdevDatabase};
 pub use properties::Properties;
 pub use record::UdevRecord;
 pub use uevent::Uevent;

@@ -9,39 +9,34 @@
 //!
 //! [`UsbDevice`] implements [`hotplug_match::Device`], the view the matcher works on.
 //!
-//! ```no_run
-//! use std::path::Path;
-//! use usb_discovery::{Discovery, SysfsDiscovery};
+//! ```
+//! use fixtures::{FixtureTree, UsbDeviceBuilder};
+//! use usb_discovery::{Discovery, SysfsDiscovery, UeventAction, UeventMessage};
 //!
-//! let discovery = SysfsDiscovery::new(Path::new("/"));
-//! for device in discovery.scan()? {
-//!     println!("{:03}/{:03} {:04x}:{:04x} {}", device.bus, device.device,
-//!              device.vendor_id, device.product_id, device.kernel_name);
-//! }
-//! # Ok::<(), usb_discovery::Error>(())
+//! // A fixture tree in the layout of /sys and /run/udev: a root hub and a webcam behind it.
+//! let tree = FixtureTree::new()?;
+//! tree.add(&UsbDeviceBuilder::root_hub(3).build())?;
+//! tree.add(&UsbDeviceBuilder::new("3-6", 5).ids(0x046d, 0x0825).serial("ABC123").build())?;
+//!
+//! let devices = SysfsDiscovery::new(tree.root()).scan()?;
+//! let webcam = devices.iter().find(|device| !device.is_hub()).expect("the webcam");
+//! assert_eq!((webcam.bus, webcam.device, webcam.kernel_name.as_str()), (3, 5, "3-6"));
+//! assert_eq!(webcam.properties.get("ID_SERIAL_SHORT").map(String::as_str), Some("ABC123"));
+//!
+//! // The kernel's own uevent for it, as the netlink monitor receives it.
+//! let bytes = b"add@/devices/pci0000:00/0000:00:14.0/usb3/3-6\0ACTION=add\0\
+//!     DEVPATH=/devices/pci0000:00/0000:00:14.0/usb3/3-6\0SUBSYSTEM=usb\0DEVTYPE=usb_device\0\
+//!     BUSNUM=003\0DEVNUM=005\0SEQNUM=4711\0";
+//! let event = UeventMessage::parse(bytes).unwrap().usb_device().unwrap();
+//! assert_eq!(event.action, UeventAction::Add);
+//! assert_eq!((event.kernel_name.as_str(), event.bus, event.device), ("3-6", Some(3), Some(5)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! [`UeventMonitor`] listens on udev's netlink group for the events udevd sends once a device is
 //! set up, and keeps those of USB devices ([`UsbUevent`]); [`UeventMessage::parse`] is its pure,
-//! fuzz-safe parser of udev's and the kernel's message formats, and [`encode_udev_message`] with
-//! [`UeventSender`] inject synthetic events in tests.
-//!
-//! ```
-//! use usb_discovery::{encode_udev_message, UeventAction, UeventMessage};
-//!
-//! let bytes = encode_udev_message([
-//!     ("ACTION", "add"),
-//!     ("DEVPATH", "/devices/pci0000:00/0000:00:14.0/usb3/3-6/3-6.3"),
-//!     ("SUBSYSTEM", "usb"),
-//!     ("DEVTYPE", "usb_device"),
-//!     ("SEQNUM", "4711"),
-//!     ("BUSNUM", "003"),
-//!     ("DEVNUM", "005"),
-//! ]);
-//! let event = UeventMessage::parse(&bytes).unwrap().usb_device().unwrap();
-//! assert_eq!(event.action, UeventAction::Add);
-//! assert_eq!((event.kernel_name.as_str(), event.bus, event.device), ("3-6.3", Some(3), Some(5)));
-//! ```
+//! fuzz-safe parser of udev's and the kernel's message formats. With the `testing` feature,
+//! `encode_udev_message` and `UeventSender` build and inject synthetic events in tests.
 #![forbid(unsafe_code)]
 
 mod device;
@@ -52,10 +47,13 @@ mod uevent;
 pub use device::UsbDevice;
 pub use error::Error;
 pub use sysfs::SysfsDiscovery;
+#[cfg(feature = "testing")]
 pub use uevent::{
-    encode_kernel_message, encode_udev_message, DropReason, MessageSource, MonitorThread, Received,
-    UdevHeader, UeventAction, UeventMessage, UeventMonitor, UeventSender, UsbUevent,
-    MAX_MESSAGE_LEN, UDEV_HEADER_LEN, UDEV_MONITOR_MAGIC,
+    encode_kernel_message, encode_udev_message, UeventSender, UDEV_HEADER_LEN, UDEV_MONITOR_MAGIC,
+};
+pub use uevent::{
+    DropReason, MessageSource, MonitorThread, Received, UdevHeader, UeventAction, UeventMessage,
+    UeventMonitor, UsbUevent, MAX_MESSAGE_LEN,
 };
 
 /// A source of the USB devices present now.

@@ -15,6 +15,7 @@
 #![allow(dead_code)] // each test binary uses a part of these helpers
 
 pub mod explain;
+pub mod unprivileged;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

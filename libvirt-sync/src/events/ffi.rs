@@ -29,7 +29,7 @@ use virt::connect::Connect;
 use virt::sys;
 
 use super::{Control, DomainEvent, Gate, LifecycleChange};
-use crate::libvirt::{release, KEEPALIVE_COUNT, KEEPALIVE_INTERVAL_SECS};
+use crate::libvirt::{open_connection, release};
 use crate::{Cause, Error};
 
 /// The close callback's opaque data: tells the supervisor which connection was closed.
@@ -59,17 +59,7 @@ impl EventConnection {
         generation: u64,
     ) -> Result<Self, Error> {
         let uri_text = uri.unwrap_or("the default URI");
-        let connection = Connect::open(uri).map_err(|error| Error::Connect {
-            uri: uri_text.to_string(),
-            cause: Cause::Libvirt((&error).into()),
-        })?;
-        // A hung libvirtd closes the connection within 15 s, so that the supervisor reopens it.
-        if let Err(error) = connection.set_keep_alive(KEEPALIVE_INTERVAL_SECS, KEEPALIVE_COUNT) {
-            log::debug!(
-                "no keepalive on the domain event connection: {}",
-                error.message()
-            );
-        }
+        let connection = open_connection(uri)?;
         let callback_id = match register_lifecycle(&connection, gate) {
             Ok(callback_id) => callback_id,
             Err(message) => {

@@ -168,7 +168,7 @@ pub enum DropReason {
         /// The message length.
         len: usize,
     },
-    /// The udev header's magic is not [`UDEV_MONITOR_MAGIC`].
+    /// The udev header's magic is not `0xfeedcafe`.
     #[error("udev header magic is {found:#010x}, not {UDEV_MONITOR_MAGIC:#010x}")]
     WrongMagic {
         /// The magic found.

@@ -8,18 +8,24 @@
 //!   [`UsbUevent`]s, whose kernel name is the port.
 //! * [`UeventMonitor`] receives on udev's netlink group (2), accepting only what root or the kernel
 //!   multicast in this network namespace; [`UeventMonitor::spawn`] runs it on a thread.
-//! * [`encode_udev_message`], [`encode_kernel_message`] and [`UeventSender`] build and inject
-//!   messages exactly as udevd and the kernel write them.
+//! * With the `testing` feature: `encode_udev_message`, `encode_kernel_message` and
+//!   `UeventSender` build and inject messages exactly as udevd and the kernel write them, and the
+//!   header constants are public, for tests.
 
+#[cfg(any(test, feature = "testing"))]
 mod encode;
 mod message;
 mod monitor;
+#[cfg(feature = "testing")]
 mod sender;
 
+#[cfg(feature = "testing")]
 pub use encode::{encode_kernel_message, encode_udev_message};
 pub use message::{
     DropReason, MessageSource, UdevHeader, UeventAction, UeventMessage, UsbUevent, MAX_MESSAGE_LEN,
-    UDEV_HEADER_LEN, UDEV_MONITOR_MAGIC,
 };
+#[cfg(feature = "testing")]
+pub use message::{UDEV_HEADER_LEN, UDEV_MONITOR_MAGIC};
 pub use monitor::{MonitorThread, Received, UeventMonitor};
+#[cfg(feature = "testing")]
 pub use sender::UeventSender;

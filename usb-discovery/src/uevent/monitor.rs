@@ -339,7 +339,7 @@ fn timespec(duration: Duration) -> Timespec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::uevent::encode_udev_message;
+    use crate::uevent::encode::encode_udev_message;
 
     fn root() -> Option<u32> {
         Some(0)
