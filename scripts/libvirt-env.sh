@@ -5,6 +5,7 @@
 #   scripts/libvirt-env.sh install          # as root: install libvirt + QEMU if anything is missing
 #   scripts/libvirt-env.sh start STATE_DIR  # as root: start virtlogd, libvirtd and the test guests
 #   scripts/libvirt-env.sh stop STATE_DIR   # as root: remove the guests, stop what start started
+#   scripts/libvirt-env.sh restart-libvirtd STATE_DIR  # as root: start libvirtd again after it died
 #
 # `start` prints the environment for the tests on stdout (everything else goes to stderr):
 #   eval "$(scripts/libvirt-env.sh start /tmp/hotplugd-libvirt)"
@@ -49,7 +50,7 @@ need_root() { [ "$(id -u)" = 0 ] || die "'$1' needs root"; }
 virsh_() { virsh -q -c "$URI" "$@"; }
 
 usage() {
-    sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -251,6 +252,20 @@ cmd_start() {
     echo "export HOTPLUGD_TEST_LIBVIRT_URI=$URI"
     echo "export HOTPLUGD_TEST_DOMAIN=$GUEST"
     echo "export HOTPLUGD_TEST_DOMAIN_OFF=$GUEST_OFF"
+    echo "export HOTPLUGD_TEST_LIBVIRT_STATE_DIR=$state_dir"
+}
+
+# For the fault tests: after libvirtd was killed, starts it again as start does (same private
+# /sys/bus), leaving the guests alone (running ones outlive libvirtd, which reconnects to them),
+# and returns once it answers.
+cmd_restart_libvirtd() {
+    [ $# = 1 ] || usage
+    need_root restart-libvirtd
+    local state_dir=$1
+    [ -d "$state_dir" ] || die "no state directory $state_dir"
+    state_dir=$(cd "$state_dir" && pwd)
+    start_daemon libvirtd "$state_dir"
+    wait_until 30 libvirtd_answers || die "libvirtd does not answer at $URI (see $state_dir/libvirtd.log)"
 }
 
 cmd_stop() {
@@ -285,5 +300,6 @@ case $command in
 install) cmd_install "$@" ;;
 start) cmd_start "$@" ;;
 stop) cmd_stop "$@" ;;
+restart-libvirtd) cmd_restart_libvirtd "$@" ;;
 *) usage ;;
 esac
