@@ -43,6 +43,8 @@ pub enum PlacementKind {
     Held,
     /// Held on a machine that does not match it by a hostdev this daemon may not detach.
     Busy,
+    /// A person put it on hold: it goes nowhere until replugged or released.
+    OnHold,
     /// No running machine matches it.
     Unassigned,
 }
@@ -290,6 +292,7 @@ fn device_report(
         }
         Some(Placement::Held { machine }) => (PlacementKind::Held, Some(machine.clone()), None),
         Some(Placement::Busy { machine }) => (PlacementKind::Busy, None, Some(machine.clone())),
+        Some(Placement::OnHold) => (PlacementKind::OnHold, None, None),
         Some(Placement::Unassigned) | None => (PlacementKind::Unassigned, None, None),
     };
     let reasons = config
@@ -409,6 +412,11 @@ fn render_device(report: &ExplainReport, device: &DeviceReport, text: &mut Strin
             "busy: held on {machine}, a running VM this configuration does not name: it goes \
              nowhere else"
         ),
+        (PlacementKind::OnHold, ..) => {
+            "on hold: a person detached it; it goes nowhere until it is plugged in again or \
+             released with `attach`"
+                .to_owned()
+        }
         _ if device.matches.is_empty() => "goes nowhere: no machine matches it".to_owned(),
         _ => "goes nowhere: no matching machine is running".to_owned(),
     };

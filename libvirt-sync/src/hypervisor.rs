@@ -47,6 +47,10 @@ pub struct ObservedDomain {
     pub name: String,
     /// What the hypervisor says of it.
     pub state: DomainState,
+    /// libvirt's id of the domain while it runs: a new one each time it starts, so that a caller
+    /// can tell a domain that ran on from one that was restarted (and lost its live hostdevs).
+    /// `None` when not running, or not known.
+    pub id: Option<u32>,
 }
 
 impl ObservedDomain {
@@ -55,7 +59,13 @@ impl ObservedDomain {
         ObservedDomain {
             name: name.to_owned(),
             state: DomainState::Running { hostdevs },
+            id: None,
         }
+    }
+
+    /// The same domain with libvirt's id `id`.
+    pub fn with_id(self, id: Option<u32>) -> ObservedDomain {
+        ObservedDomain { id, ..self }
     }
 
     /// A domain in `state`.
@@ -63,6 +73,7 @@ impl ObservedDomain {
         ObservedDomain {
             name: name.to_owned(),
             state,
+            id: None,
         }
     }
 }

@@ -412,7 +412,8 @@ fn observe_domains(connection: &Connect, names: &[String]) -> Result<HypervisorV
                     Some(unreadable(&name, Cause::refused(message)))
                 }
             };
-            Ok(state.map(|state| ObservedDomain { name, state }))
+            let id = handle.id();
+            Ok(state.map(|state| ObservedDomain { name, state, id }))
         });
         release("domain", handle);
         match outcome {

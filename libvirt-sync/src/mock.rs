@@ -116,6 +116,8 @@ struct MockDomain {
     persistent: Vec<ObservedHostdev>,
     /// The hostdevs of its live XML (empty while inactive).
     live: Vec<ObservedHostdev>,
+    /// Its id while it runs: a new one at every start.
+    id: Option<u32>,
 }
 
 /// A [`Hypervisor`] in memory, for tests: domains (active or not) with hostdevs, attach and detach
@@ -147,6 +149,8 @@ pub struct MockHypervisor {
     domains: Vec<MockDomain>,
     faults: Vec<Fault>,
     calls: Vec<MockCall>,
+    /// How many domains were started: the last id given.
+    starts: u32,
     reachable: bool,
     connected: bool,
     connections_opened: u32,
@@ -158,6 +162,7 @@ impl Default for MockHypervisor {
             domains: Vec::new(),
             faults: Vec::new(),
             calls: Vec::new(),
+            starts: 0,
             reachable: true,
             connected: true,
             connections_opened: 1,
@@ -222,12 +227,20 @@ impl MockHypervisor {
     /// Defines a domain without hostdevs, running if `active`; replaces a domain of that name.
     pub fn add_domain(&mut self, name: &str, active: bool) {
         self.remove_domain(name);
+        let id = active.then(|| self.next_id());
         self.domains.push(MockDomain {
             name: name.to_string(),
             active,
             persistent: Vec::new(),
             live: Vec::new(),
+            id,
         });
+    }
+
+    /// The id of the next domain to start, as libvirt counts them.
+    fn next_id(&mut self) -> u32 {
+        self.starts += 1;
+        self.starts
     }
 
     /// Undefines (and stops) a domain; whether there was one.
@@ -243,11 +256,15 @@ impl MockHypervisor {
     /// # Panics
     /// When there is no domain `name`.
     pub fn set_active(&mut self, name: &str, active: bool) {
+        let starting = active && !self.domain_mut(name).active;
+        let id = if starting { Some(self.next_id()) } else { None };
         let domain = self.domain_mut(name);
-        if active && !domain.active {
+        if starting {
             domain.live = domain.persistent.clone();
+            domain.id = id;
         } else if !active {
             domain.live.clear();
+            domain.id = None;
         }
         domain.active = active;
     }
@@ -461,7 +478,7 @@ fn observed(domain: &MockDomain) -> ObservedDomain {
     } else {
         DomainState::Inactive
     };
-    ObservedDomain::new(&domain.name, state)
+    ObservedDomain::new(&domain.name, state).with_id(domain.id)
 }
 
 impl MockHypervisor {

@@ -233,3 +233,35 @@ fn after_libvirtd_restarts_the_source_reports_reconnected_and_events_again() {
     pause_and_resume(&uri);
     wait_for(&events, &resumed, EVENT_BOUND);
 }
+
+#[test]
+fn real_detaching_a_hostdev_by_hand_reports_device_removed_with_its_alias() {
+    let test = "real_detaching_a_hostdev_by_hand_reports_device_removed_with_its_alias";
+    let Some(real) = RealLibvirt::from_env(test) else {
+        return;
+    };
+    let (_source, events) = start_source(&real.uri);
+    let alias = "ua-hotplugd-45-1-046d-0825";
+    let xml = format!(
+        "<hostdev mode='subsystem' type='usb'><source startupPolicy='optional'>\
+         <vendor id='0x046d'/><product id='0x0825'/><address bus='45' device='1'/></source>\
+         <alias name='{alias}'/></hostdev>"
+    );
+    let live = ["/dev/stdin", "--live"];
+    real.virsh(
+        &[&["attach-device", &real.running][..], &live].concat(),
+        &xml,
+    )
+    .unwrap();
+    // As a person would: `virsh detach-device` of the daemon's hostdev.
+    real.virsh(
+        &[&["detach-device", &real.running][..], &live].concat(),
+        &xml,
+    )
+    .unwrap();
+    let removed = DomainEvent::DeviceRemoved {
+        domain: real.running.clone(),
+        alias: alias.to_string(),
+    };
+    wait_for(&events, &removed, EVENT_BOUND);
+}

@@ -42,7 +42,7 @@ impl Scenario {
             unreadable_devices: self.unreadable_devices.clone(),
             machines: self.domains.clone(),
             others: self.others.clone(),
-            retrying: Vec::new(),
+            ..PlanInput::default()
         }
     }
 
@@ -465,6 +465,47 @@ proptest! {
         // Without anything unreadable or waiting, nothing is held back.
         if scenario.unreadable_devices.is_empty() && unreadable_machines.is_empty() {
             prop_assert_eq!(&plan(&scenario.input()).held_back, &Vec::new());
+        }
+    }
+
+    // Invariant (g), a person's word: a device on hold is attached nowhere and ends up on no
+    // managed machine by the daemon's hand (a domain it does not manage keeps what it holds); an assigned device is attached, if at all, to its machine.
+    #[test]
+    fn a_device_on_hold_or_assigned_goes_where_the_person_said(
+        scenario in scenario(),
+        held in any::<Index>(),
+        assigned in any::<Index>(),
+        target in 0..MACHINES.len(),
+    ) {
+        prop_assume!(!scenario.devices.is_empty());
+        let held = scenario.devices[held.index(scenario.devices.len())].spec;
+        let assigned = scenario.devices[assigned.index(scenario.devices.len())].spec;
+        let mut input = scenario.input();
+        input.holds = vec![held];
+        input.assignments = vec![libvirt_sync::Assignment {
+            device: assigned,
+            machine: MACHINES[target].to_string(),
+        }];
+        let (planned, mock) = plan_and_apply(&scenario, &input);
+        prop_assert!(!is_attached(&planned, &held), "{:?}", planned.actions);
+        let managed: Vec<ObservedDomain> = mock
+            .states()
+            .into_iter()
+            .filter(|domain| MACHINES.contains(&domain.name.as_str()))
+            .collect();
+        let still_owned = owned_holders(&managed, &held);
+        for machine in &still_owned {
+            // Only where its detach is held back (a device that cannot be read may be it).
+            prop_assert!(planned.held_back.iter().any(|h| h.action.machine() == machine && *h.action.hostdev() == held));
+        }
+        if assigned != held {
+            for action in &planned.actions {
+                if let Action::Attach { machine, hostdev } = action {
+                    if *hostdev == assigned {
+                        prop_assert_eq!(machine, MACHINES[target]);
+                    }
+                }
+            }
         }
     }
 }

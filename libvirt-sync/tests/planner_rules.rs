@@ -451,3 +451,45 @@ fn a_failed_action_waits_and_so_does_an_attach_behind_its_detach() {
         ]
     );
 }
+
+#[test]
+fn a_device_on_hold_goes_nowhere_and_leaves_where_the_daemon_put_it() {
+    let input = PlanInput {
+        devices: vec![wanted_by(WEBCAM, &["vm"]), wanted_by(YUBIKEY, &["vm"])],
+        machines: vec![running("vm", &[owned(YUBIKEY)])],
+        holds: vec![WEBCAM, YUBIKEY],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input);
+    assert_eq!(plan.actions, [detach("vm", YUBIKEY)]);
+    assert_eq!(placement(&plan, &WEBCAM), Placement::OnHold);
+    assert_eq!(placement(&plan, &YUBIKEY), Placement::OnHold);
+    assert_eq!(conflicts(&plan, &WEBCAM), Vec::<String>::new());
+}
+
+#[test]
+fn an_assigned_device_moves_to_its_machine_and_a_hold_wins_over_it() {
+    let input = PlanInput {
+        devices: vec![wanted_by(WEBCAM, &["vm"]), wanted_by(YUBIKEY, &["vm"])],
+        machines: vec![running("vm", &[owned(WEBCAM)]), running("other", &[])],
+        assignments: vec![
+            libvirt_sync::Assignment {
+                device: WEBCAM,
+                machine: "other".into(),
+            },
+            libvirt_sync::Assignment {
+                device: YUBIKEY,
+                machine: "other".into(),
+            },
+        ],
+        holds: vec![YUBIKEY],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input);
+    assert_eq!(
+        plan.actions,
+        [detach("vm", WEBCAM), attach("other", WEBCAM)],
+        "moved; the YubiKey on hold goes nowhere"
+    );
+    assert_eq!(placement(&plan, &YUBIKEY), Placement::OnHold);
+}

@@ -133,8 +133,11 @@ fn observe_follows_the_given_names_and_lists_every_other_running_domain() {
     assert_eq!(others, ["partial-vm", "paused-vm"]);
     assert_eq!(
         view.others[0],
-        ObservedDomain::new("partial-vm", domain("partial-vm"))
+        ObservedDomain::new("partial-vm", domain("partial-vm")).with_id(view.others[0].id)
     );
+    // Running domains carry libvirt's id of their run; the asked-for inactive one has none.
+    assert!(view.others.iter().all(|other| other.id.is_some()));
+    assert!(view.domains[2].id.is_some() && view.domains[0].id.is_none());
     let nothing_asked = libvirt.observe(&[]).unwrap();
     assert!(nothing_asked.domains.is_empty());
     assert_eq!(nothing_asked.others.len(), 3);

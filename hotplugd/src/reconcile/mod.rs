@@ -87,6 +87,7 @@ pub fn plan_input(config: &Config, observation: &Observation, retrying: Vec<Acti
         machines: observation.hypervisor.domains.clone(),
         others: observation.hypervisor.others.clone(),
         retrying,
+        ..PlanInput::default()
     }
 }
 

@@ -19,7 +19,7 @@
 //! (who keeps which opaque data alive) are kept by it, so they stay private here.
 
 use std::ffi::CStr;
-use std::os::raw::{c_int, c_void};
+use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::sync::mpsc::Sender;
@@ -38,12 +38,13 @@ struct CloseNotice {
     control: Sender<Control>,
 }
 
-/// A connection with the lifecycle callback (and, where the driver has them, the close callback)
-/// registered. Dropping it deregisters both and closes the connection.
+/// A connection with the lifecycle and device-removed callbacks (and, where the driver has them,
+/// the close callback) registered. Dropping it deregisters them and closes the connection.
 pub(super) struct EventConnection {
     /// `Some` until the drop.
     connection: Option<Connect>,
-    callback_id: c_int,
+    /// The ids of the domain event callbacks registered.
+    callback_ids: Vec<c_int>,
     /// The close callback's opaque data, `Some` while registered.
     close_notice: Option<Arc<CloseNotice>>,
 }
@@ -60,16 +61,22 @@ impl EventConnection {
     ) -> Result<Self, Error> {
         let uri_text = uri.unwrap_or("the default URI");
         let connection = open_connection(uri)?;
-        let callback_id = match register_lifecycle(&connection, gate) {
-            Ok(callback_id) => callback_id,
-            Err(message) => {
-                release("connection", connection);
-                return Err(Error::RegisterEvents {
-                    uri: uri_text.to_string(),
-                    cause: Cause::Refused(message),
-                });
+        let mut callback_ids = Vec::with_capacity(2);
+        for event in [Registration::Lifecycle, Registration::DeviceRemoved] {
+            match register(&connection, gate, event) {
+                Ok(callback_id) => callback_ids.push(callback_id),
+                Err(message) => {
+                    for callback_id in callback_ids {
+                        let _ = deregister(&connection, callback_id);
+                    }
+                    release("connection", connection);
+                    return Err(Error::RegisterEvents {
+                        uri: uri_text.to_string(),
+                        cause: Cause::Refused(message),
+                    });
+                }
             }
-        };
+        }
         let notice = Arc::new(CloseNotice {
             generation,
             control: control.clone(),
@@ -83,7 +90,7 @@ impl EventConnection {
         };
         Ok(EventConnection {
             connection: Some(connection),
-            callback_id,
+            callback_ids,
             close_notice,
         })
     }
@@ -101,10 +108,13 @@ impl Drop for EventConnection {
         let Some(connection) = self.connection.take() else {
             return;
         };
-        if let Err(message) = deregister_lifecycle(&connection, self.callback_id) {
-            // On a dead remote connection the local registration is gone all the same (libvirt
-            // drops it before telling the daemon); otherwise it goes with the connection.
-            log::debug!("cannot deregister the domain event callback: {message}");
+        for &callback_id in &self.callback_ids {
+            if let Err(message) = deregister(&connection, callback_id) {
+                // On a dead remote connection the local registration is gone all the same
+                // (libvirt drops it before telling the daemon); otherwise it goes with the
+                // connection.
+                log::debug!("cannot deregister a domain event callback: {message}");
+            }
         }
         if let Some(notice) = self.close_notice.take() {
             match unregister_close(&connection) {
@@ -125,19 +135,40 @@ impl Drop for EventConnection {
 type LifecycleCallback =
     unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, c_int, c_int, *mut c_void) -> c_int;
 
+/// The C signature of a `VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED` callback
+/// (`virConnectDomainEventDeviceRemovedCallback`).
+type DeviceRemovedCallback =
+    unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, *const c_char, *mut c_void);
+
 /// The generic callback type `virConnectDomainEventRegisterAny` takes, whatever the event.
 type GenericCallback = unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, *mut c_void);
 
-/// Registers [`on_lifecycle`] for the lifecycle events of every domain of `connection`, with a
-/// strong reference to `gate` as its opaque data; the callback id, or libvirt's message.
-fn register_lifecycle(connection: &Connect, gate: &Arc<Gate>) -> Result<c_int, String> {
-    let opaque = Arc::into_raw(Arc::clone(gate)).cast_mut().cast::<c_void>();
-    // SAFETY: libvirt calls the callback of a LIFECYCLE registration with the lifecycle
-    // signature; the generic type only carries it (C code casts it the same way, with
-    // VIR_DOMAIN_EVENT_CALLBACK). Both are `extern "C"` function pointers of the same size.
-    let callback = unsafe {
-        std::mem::transmute::<LifecycleCallback, GenericCallback>(on_lifecycle as LifecycleCallback)
+/// The domain events registered on every connection.
+#[derive(Debug, Clone, Copy)]
+enum Registration {
+    Lifecycle,
+    DeviceRemoved,
+}
+
+/// Registers the callback of `event` for every domain of `connection`, with a strong reference to
+/// `gate` as its opaque data; the callback id, or libvirt's message.
+fn register(connection: &Connect, gate: &Arc<Gate>, event: Registration) -> Result<c_int, String> {
+    // SAFETY (both): libvirt calls the callback of a registration with the signature of its event
+    // id; the generic type only carries it (C code casts it the same way, with
+    // VIR_DOMAIN_EVENT_CALLBACK). All are `extern "C"` function pointers of the same size.
+    let (event_id, callback) = match event {
+        Registration::Lifecycle => (sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE, unsafe {
+            std::mem::transmute::<LifecycleCallback, GenericCallback>(
+                on_lifecycle as LifecycleCallback,
+            )
+        }),
+        Registration::DeviceRemoved => (sys::VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, unsafe {
+            std::mem::transmute::<DeviceRemovedCallback, GenericCallback>(
+                on_device_removed as DeviceRemovedCallback,
+            )
+        }),
     };
+    let opaque = Arc::into_raw(Arc::clone(gate)).cast_mut().cast::<c_void>();
     // SAFETY: `connection` is a valid connection for the duration of the call (it is borrowed).
     // A null domain means every domain. `opaque` is a strong reference that libvirt owns from now
     // on and hands back once, through `free_gate`, after its last call of the callback.
@@ -145,7 +176,7 @@ fn register_lifecycle(connection: &Connect, gate: &Arc<Gate>) -> Result<c_int, S
         sys::virConnectDomainEventRegisterAny(
             connection.as_ptr(),
             ptr::null_mut(),
-            sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE as c_int,
+            event_id as c_int,
             Some(callback),
             opaque,
             Some(free_gate),
@@ -161,9 +192,9 @@ fn register_lifecycle(connection: &Connect, gate: &Arc<Gate>) -> Result<c_int, S
     Ok(callback_id)
 }
 
-/// Deregisters the lifecycle callback `callback_id` of `connection`; libvirt then frees its
+/// Deregisters the domain event callback `callback_id` of `connection`; libvirt then frees its
 /// opaque data through `free_gate` (at once, or after the event being dispatched).
-fn deregister_lifecycle(connection: &Connect, callback_id: c_int) -> Result<(), String> {
+fn deregister(connection: &Connect, callback_id: c_int) -> Result<(), String> {
     // SAFETY: `connection` is valid while borrowed; an unknown id is an error, not UB.
     let result =
         unsafe { sys::virConnectDomainEventDeregisterAny(connection.as_ptr(), callback_id) };
@@ -241,6 +272,38 @@ unsafe extern "C" fn on_lifecycle(
     0 // libvirt ignores it
 }
 
+/// The device-removed callback: hands the domain and the device's alias to the gate.
+unsafe extern "C" fn on_device_removed(
+    _connection: sys::virConnectPtr,
+    domain: sys::virDomainPtr,
+    alias: *const c_char,
+    opaque: *mut c_void,
+) {
+    let delivered = panic::catch_unwind(|| {
+        // SAFETY: `domain` is the event's domain, valid for the duration of the callback.
+        let Some(name) = (unsafe { domain_name(domain) }) else {
+            log::warn!("a device-removed event without a domain name: dropped");
+            return;
+        };
+        if alias.is_null() {
+            return;
+        }
+        // SAFETY: libvirt passes a NUL-terminated alias, valid during the callback; copied at once.
+        let alias = unsafe { CStr::from_ptr(alias) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: as in `on_lifecycle`: the registration's `Arc<Gate>` outlives every call.
+        let gate = unsafe { &*opaque.cast_const().cast::<Gate>() };
+        gate.deliver(DomainEvent::DeviceRemoved {
+            domain: name,
+            alias,
+        });
+    });
+    if delivered.is_err() {
+        log::error!("a panic in the device-removed callback: the event is lost");
+    }
+}
+
 /// The name of `domain`, copied; `None` for a null domain or name.
 ///
 /// # Safety
@@ -268,7 +331,7 @@ unsafe extern "C" fn free_gate(opaque: *mut c_void) {
     if opaque.is_null() {
         return;
     }
-    // SAFETY: `opaque` is the reference made by `Arc::into_raw` in `register_lifecycle`; libvirt
+    // SAFETY: `opaque` is the reference made by `Arc::into_raw` in `register`; libvirt
     // calls this once per registration, after its last call of the callback.
     let gate = unsafe { Arc::from_raw(opaque.cast_const().cast::<Gate>()) };
     if panic::catch_unwind(AssertUnwindSafe(move || drop(gate))).is_err() {

@@ -1,5 +1,6 @@
-//! Domain lifecycle events (started, suspended, resumed, shut down, stopped, crashed) from libvirt,
-//! pushed to a handler as they happen, so that the daemon need not wait for its next tick.
+//! Domain lifecycle events (started, suspended, resumed, shut down, stopped, crashed) and
+//! device-removed events from libvirt, pushed to a handler as they happen, so that the daemon need
+//! not wait for its next tick.
 //!
 //! This module is the safe API: [`DomainEventSource`], [`DomainEvent`], [`LifecycleChange`],
 //! [`init_event_loop`], and the supervisor thread that keeps the source's connection alive. The
@@ -84,6 +85,14 @@ pub enum DomainEvent {
         /// What happened to it.
         change: LifecycleChange,
     },
+    /// A device left a domain (libvirt's device-removed event): detached, by the daemon or by a
+    /// person (`virsh detach-device`).
+    DeviceRemoved {
+        /// The domain's name.
+        domain: String,
+        /// The device's alias (`ua-hotplugd-…` for a hostdev the daemon attached).
+        alias: String,
+    },
     /// The connection was down and is back: events may have been missed meanwhile, so every
     /// domain should be looked at again.
     Reconnected,
@@ -93,7 +102,9 @@ impl DomainEvent {
     /// The domain the event concerns, `None` for [`DomainEvent::Reconnected`].
     pub fn domain(&self) -> Option<&str> {
         match self {
-            DomainEvent::Lifecycle { domain, .. } => Some(domain),
+            DomainEvent::Lifecycle { domain, .. } | DomainEvent::DeviceRemoved { domain, .. } => {
+                Some(domain)
+            }
             DomainEvent::Reconnected => None,
         }
     }

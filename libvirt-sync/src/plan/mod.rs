@@ -70,6 +70,20 @@ pub struct PlanInput {
     pub others: Vec<ObservedDomain>,
     /// Actions that failed recently and wait for their retry time.
     pub retrying: Vec<Action>,
+    /// Devices on hold (a person detached them): attached nowhere, and detached where the daemon
+    /// attached them.
+    pub holds: Vec<HostdevSpec>,
+    /// Devices a person assigned to a machine: that machine is the only one they match.
+    pub assignments: Vec<Assignment>,
+}
+
+/// A device a person assigned to a machine, whatever the rules say.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Assignment {
+    /// The device.
+    pub device: HostdevSpec,
+    /// The machine it goes to (when it runs).
+    pub machine: String,
 }
 
 /// One change to a running domain.
@@ -204,6 +218,9 @@ pub enum Placement {
         /// The machine.
         machine: String,
     },
+    /// A person put it on hold (detached it by hand, or with the `detach` command): it goes
+    /// nowhere until replugged or released.
+    OnHold,
     /// No running machine matches it: it goes nowhere.
     Unassigned,
 }
@@ -216,7 +233,7 @@ impl Placement {
             | Placement::Held { machine }
             | Placement::Busy { machine }
             | Placement::Attach { machine } => Some(machine),
-            Placement::Unassigned => None,
+            Placement::OnHold | Placement::Unassigned => None,
         }
     }
 }
@@ -288,7 +305,8 @@ impl Plan {
 /// assert_eq!(plan.decisions[0].placement, Placement::Attach { machine: "lab".into() });
 /// ```
 pub fn plan(input: &PlanInput) -> Plan {
-    let devices = canonical_devices(&input.devices);
+    let wanted = with_holds_and_assignments(input);
+    let devices = canonical_devices(&wanted);
     let managed = by_name(&input.machines);
     let others: HashMap<&str, &ObservedDomain> = by_name(&input.others)
         .into_iter()
@@ -303,8 +321,12 @@ pub fn plan(input: &PlanInput) -> Plan {
 
     let mut decisions = Vec::with_capacity(devices.len());
     let mut attaches = Vec::new();
+    let on_hold: HashSet<&HostdevSpec> = input.holds.iter().collect();
     for (index, device) in devices.iter().enumerate() {
-        let decision = decide(device, &running, holders.of(index));
+        let mut decision = decide(device, &running, holders.of(index));
+        if on_hold.contains(&device.spec) && decision.placement == Placement::Unassigned {
+            decision.placement = Placement::OnHold;
+        }
         if let Placement::Attach { machine } = &decision.placement {
             let attach = Action::Attach {
                 machine: machine.clone(),
@@ -376,6 +398,37 @@ pub fn plan(input: &PlanInput) -> Plan {
 
 fn by_machine_then_device(a: &Action, b: &Action) -> std::cmp::Ordering {
     (a.machine(), a.hostdev()).cmp(&(b.machine(), b.hostdev()))
+}
+
+/// The devices with the machines they go to: none for a device on hold, the assigned machine
+/// alone for an assigned one (a hold wins over an assignment).
+fn with_holds_and_assignments(input: &PlanInput) -> Vec<MatchedDevice> {
+    if input.holds.is_empty() && input.assignments.is_empty() {
+        return input.devices.clone();
+    }
+    let held: HashSet<&HostdevSpec> = input.holds.iter().collect();
+    let assigned: HashMap<&HostdevSpec, &str> = input
+        .assignments
+        .iter()
+        .map(|assignment| (&assignment.device, assignment.machine.as_str()))
+        .collect();
+    input
+        .devices
+        .iter()
+        .map(|device| {
+            let machines = if held.contains(&device.spec) {
+                Vec::new()
+            } else if let Some(machine) = assigned.get(&device.spec) {
+                vec![machine.to_string()]
+            } else {
+                device.machines.clone()
+            };
+            MatchedDevice {
+                spec: device.spec,
+                machines,
+            }
+        })
+        .collect()
 }
 
 /// The devices sorted by spec, each spec once (the entry whose machine list sorts first).
