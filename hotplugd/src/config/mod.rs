@@ -57,7 +57,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hotplug_match::MachineRules;
+use hotplug_match::{DenyRules, MachineRules};
 
 pub use duration::{format_duration, parse_duration, DurationProblem};
 pub use error::{ConfigError, Position};
@@ -73,6 +73,8 @@ pub struct Config {
     pub interval: Duration,
     /// The libvirt connection URI of the file, when set (the command line may override it).
     pub libvirt_uri: Option<String>,
+    /// The top-level deny rules: a device matching any of them is attached to no machine.
+    pub deny: DenyRules,
     /// The machines in config order: the main file's order, then `machines.d` by file name.
     pub machines: Vec<Machine>,
     /// The main file's machines that a `machines.d` file replaced.
@@ -84,7 +86,8 @@ pub struct Config {
 pub struct Machine {
     /// The libvirt domain name.
     pub name: String,
-    /// The matchers; a device matching any of them matches the machine.
+    /// The matchers and the machine's deny rules; a device matching any matcher and no deny rule
+    /// matches the machine.
     pub rules: MachineRules,
     /// The file that defines the machine.
     pub source: PathBuf,
@@ -128,6 +131,7 @@ pub fn merge(main: MainFile, snippets: Vec<Machine>) -> Config {
     Config {
         interval: main.interval,
         libvirt_uri: main.libvirt_uri,
+        deny: main.deny,
         machines,
         replacements,
     }
