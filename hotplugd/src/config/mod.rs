@@ -5,24 +5,29 @@
 //! ```yaml
 //! interval: 5s                  # Go-style duration; default 5s
 //! libvirt-uri: qemu:///system   # optional
+//! deny:                         # optional: a device matching one goes to no machine
+//! - vendor-id: 0x0781
 //! machines:
 //!   webcam-test:
 //!     devices:                  # alternatives: any one matching is enough
 //!     - vendor-id: 0x046d
 //!       product-id: 0x0825
 //!       port: "3-6.*"
+//!       interface-class: 0x0e   # also device-class/-subclass/-protocol, interface-subclass/-protocol
 //!       udev:
 //!         env:
 //!         - name: ID_USB_SERIAL_SHORT
 //!           equals: 'ABC123'    # or: pattern: '^ABC1[0-9]+$'
 //!         tags: [uaccess]
 //!         current-tags: [uaccess]
+//!     deny:                     # optional: what this machine does not match
+//!     - port: 3-6.4
 //! ```
 //!
 //! Every `*.yml` and `*.yaml` file in `machines.d` next to the main file holds one machine, named
-//! after the file, with its `devices:`. It replaces a machine of the same name in the main file
-//! (with a warning), in that machine's place. Machines keep the config order: the main file's
-//! order, then the `machines.d` files by name.
+//! after the file, with its `devices:` and `deny:`. It replaces a machine of the same name in the
+//! main file (with a warning), in that machine's place. Machines keep the config order: the main
+//! file's order, then the `machines.d` files by name.
 //!
 //! Parsing is pure ([`parse_main_file`], [`parse_machine_file`], [`merge`]); [`load`] reads the
 //! files and hands them over.

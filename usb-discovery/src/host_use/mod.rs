@@ -19,7 +19,9 @@
 //! so a scan of a host without USB storage reads neither. A missing file means nothing there
 //! (`proc/swaps` is missing without swap support); a file that cannot be read, or a line not of
 //! its form, makes every block device it would decide about [`HostUse::Unchecked`], which counts as
-//! in use: when in doubt, the device stays with the host.
+//! in use: when in doubt, the device stays with the host. When `sys/class/block` itself cannot be
+//! read (other than missing), which device has block devices is unknown, and every device is
+//! unchecked.
 
 mod proc_files;
 
