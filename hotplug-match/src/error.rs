@@ -4,7 +4,8 @@ use std::fmt;
 
 use crate::RulePath;
 
-/// Building a [`Matcher`](crate::Matcher) or [`MachineRules`](crate::MachineRules) failed.
+/// Building a [`Matcher`](crate::Matcher), [`MachineRules`](crate::MachineRules) or
+/// [`DenyRules`](crate::DenyRules) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// A value of the rule breaks a rule of the format.
@@ -72,6 +73,16 @@ pub enum Problem {
         /// The text written.
         text: String,
     },
+    /// A class, subclass or protocol code outside 0 to 0xff.
+    ClassOutOfRange {
+        /// The value written.
+        value: i128,
+    },
+    /// A class, subclass or protocol string that is not a hex number.
+    ClassNotHex {
+        /// The text written.
+        text: String,
+    },
     /// A number written as a string with so many digits that it is out of any range.
     NumberTooLong {
         /// The text written.
@@ -127,6 +138,14 @@ impl fmt::Display for Problem {
             Problem::IdNotHex { text } => write!(
                 f,
                 "{text:?} is not a hex number (write ids like 046d or 0x046d)"
+            ),
+            Problem::ClassOutOfRange { value } if *value < 0 => {
+                write!(f, "{value} is negative (a usb class code is 0 to 0xff)")
+            }
+            Problem::ClassOutOfRange { value } => write!(f, "{value:#x} is over 0xff"),
+            Problem::ClassNotHex { text } => write!(
+                f,
+                "{text:?} is not a hex number (write class codes like 08 or 0x08)"
             ),
             Problem::NumberOutOfRange { value, min, max } => {
                 write!(f, "{value} is out of range ({min} to {max})")

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::{Interface, InterfaceCriteria};
+
 /// The first criterion of a matcher that a device fails.
 ///
 /// ```
@@ -41,6 +43,34 @@ pub enum Mismatch {
         expected: u16,
         /// The device's value.
         actual: u16,
+    },
+    /// The device class (`bDeviceClass`) differs.
+    DeviceClass {
+        /// The matcher's value.
+        expected: u8,
+        /// The device's value.
+        actual: u8,
+    },
+    /// The device subclass (`bDeviceSubClass`) differs.
+    DeviceSubclass {
+        /// The matcher's value.
+        expected: u8,
+        /// The device's value.
+        actual: u8,
+    },
+    /// The device protocol (`bDeviceProtocol`) differs.
+    DeviceProtocol {
+        /// The matcher's value.
+        expected: u8,
+        /// The device's value.
+        actual: u8,
+    },
+    /// No interface of the active configuration has every value of the interface criteria.
+    NoInterface {
+        /// The matcher's interface criteria.
+        expected: InterfaceCriteria,
+        /// The device's interfaces.
+        actual: Vec<Interface>,
     },
     /// The device sits on another port.
     Port {
@@ -95,6 +125,29 @@ impl fmt::Display for Mismatch {
             }
             Mismatch::ProductId { expected, actual } => {
                 write!(f, "product-id {actual:04x} != {expected:04x}")
+            }
+            Mismatch::DeviceClass { expected, actual } => {
+                write!(f, "device-class {actual:02x} != {expected:02x}")
+            }
+            Mismatch::DeviceSubclass { expected, actual } => {
+                write!(f, "device-subclass {actual:02x} != {expected:02x}")
+            }
+            Mismatch::DeviceProtocol { expected, actual } => {
+                write!(f, "device-protocol {actual:02x} != {expected:02x}")
+            }
+            Mismatch::NoInterface { expected, actual } if actual.is_empty() => write!(
+                f,
+                "no interface with {expected} (the device has no interfaces)"
+            ),
+            Mismatch::NoInterface { expected, actual } => {
+                write!(f, "no interface with {expected} (interfaces: ")?;
+                for (index, interface) in actual.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{interface}")?;
+                }
+                f.write_str(")")
             }
             Mismatch::Port { expected, actual } => match expected.strip_suffix(".*") {
                 Some(port) => write!(f, "port {actual} is neither {port} nor behind it"),
@@ -180,6 +233,52 @@ mod tests {
                     actual: 1,
                 },
                 "bus 1 != 3",
+            ),
+            (
+                Mismatch::DeviceClass {
+                    expected: 0x07,
+                    actual: 0x00,
+                },
+                "device-class 00 != 07",
+            ),
+            (
+                Mismatch::DeviceProtocol {
+                    expected: 0x01,
+                    actual: 0xff,
+                },
+                "device-protocol ff != 01",
+            ),
+            (
+                Mismatch::NoInterface {
+                    expected: InterfaceCriteria {
+                        class: Some(0x07),
+                        ..InterfaceCriteria::default()
+                    },
+                    actual: vec![
+                        Interface {
+                            class: 0x03,
+                            subclass: 0x01,
+                            protocol: 0x01,
+                        },
+                        Interface {
+                            class: 0x03,
+                            subclass: 0x00,
+                            protocol: 0x00,
+                        },
+                    ],
+                },
+                "no interface with class 07 (interfaces: 03/01/01, 03/00/00)",
+            ),
+            (
+                Mismatch::NoInterface {
+                    expected: InterfaceCriteria {
+                        class: Some(0x08),
+                        subclass: Some(0x06),
+                        protocol: Some(0x50),
+                    },
+                    actual: Vec::new(),
+                },
+                "no interface with class 08, subclass 06, protocol 50 (the device has no interfaces)",
             ),
         ];
         for (mismatch, sentence) in cases {

@@ -6,16 +6,28 @@
 //! built in memory. Rules are validated once when they are built, so matching itself never fails.
 //!
 //! ```
-//! use hotplug_match::Device;
+//! use hotplug_match::{Device, Interface};
 //!
 //! /// A device built in memory, as a test would.
 //! struct Webcam;
+//!
+//! /// A webcam's interfaces: video control, video streaming, audio control, audio streaming.
+//! const INTERFACES: [Interface; 4] = [
+//!     Interface { class: 0x0e, subclass: 0x01, protocol: 0x00 },
+//!     Interface { class: 0x0e, subclass: 0x02, protocol: 0x00 },
+//!     Interface { class: 0x01, subclass: 0x01, protocol: 0x00 },
+//!     Interface { class: 0x01, subclass: 0x02, protocol: 0x00 },
+//! ];
 //!
 //! impl Device for Webcam {
 //!     fn bus(&self) -> u16 { 3 }
 //!     fn device(&self) -> u16 { 5 }
 //!     fn vendor_id(&self) -> u16 { 0x046d }
 //!     fn product_id(&self) -> u16 { 0x0825 }
+//!     fn device_class(&self) -> u8 { 0xef }
+//!     fn device_subclass(&self) -> u8 { 0x02 }
+//!     fn device_protocol(&self) -> u8 { 0x01 }
+//!     fn interfaces(&self) -> &[Interface] { &INTERFACES }
 //!     fn kernel_name(&self) -> &str { "3-6.3" }
 //!     fn property(&self, name: &str) -> Option<&str> {
 //!         (name == "ID_USB_SERIAL_SHORT").then_some("ABC123")
@@ -41,19 +53,46 @@
 //! let other: MatcherSpec = serde_yaml::from_str("vendor-id: 0x1050")?;
 //! let mismatch = Matcher::new(&other)?.explain(&Webcam).expect("another vendor");
 //! assert_eq!(mismatch.to_string(), "vendor-id 046d != 1050");
+//!
+//! // Class criteria: the interface ones hold when one interface has every value given.
+//! let video: MatcherSpec = serde_yaml::from_str("interface-class: 0e\ninterface-subclass: 2")?;
+//! assert!(Matcher::new(&video)?.matches(&Webcam));
+//! let printer: MatcherSpec = serde_yaml::from_str("interface-class: 07")?;
+//! assert_eq!(
+//!     Matcher::new(&printer)?.explain(&Webcam).expect("no printer").to_string(),
+//!     "no interface with class 07 (interfaces: 0e/01/00, 0e/02/00, 01/01/00, 01/02/00)"
+//! );
+//!
+//! // Deny rules exclude what they match: from a machine, or (at the top of the configuration)
+//! // from every machine.
+//! use hotplug_match::{DenyRules, MachineRules};
+//!
+//! let devices: Vec<MatcherSpec> = serde_yaml::from_str("- vendor-id: 0x046d")?;
+//! let deny: Vec<MatcherSpec> = serde_yaml::from_str("- interface-class: 01")?;
+//! let rules = MachineRules::from_specs(&devices)?.with_deny(DenyRules::from_specs(&deny)?);
+//! assert!(!rules.matches(&Webcam));
+//! assert_eq!(
+//!     rules.explain(&Webcam).expect("denied").to_string(),
+//!     "excluded by deny[0] (interface-class 01)"
+//! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 
+mod criteria;
+mod deny;
 mod error;
 mod explain;
+mod interface;
 mod machine;
 mod matcher;
 mod path;
 mod spec;
 
+pub use deny::{Denial, DenyRules};
 pub use error::{Error, Problem};
 pub use explain::Mismatch;
+pub use interface::{Interface, InterfaceCriteria};
 pub use machine::{MachineMismatch, MachineRules};
 pub use matcher::Matcher;
 pub use path::{PathSegment, RulePath};
@@ -72,6 +111,16 @@ pub trait Device {
     fn vendor_id(&self) -> u16;
     /// The USB product id (`idProduct`).
     fn product_id(&self) -> u16;
+    /// The device class (`bDeviceClass`; `0x00`: defined by each interface, `0x09`: hub,
+    /// `0xef`: miscellaneous, as composite devices with interface associations give).
+    fn device_class(&self) -> u8;
+    /// The device subclass (`bDeviceSubClass`).
+    fn device_subclass(&self) -> u8;
+    /// The device protocol (`bDeviceProtocol`).
+    fn device_protocol(&self) -> u8;
+    /// The interfaces of the active configuration, in interface number order (empty for a device
+    /// that is not configured).
+    fn interfaces(&self) -> &[Interface];
     /// The kernel name, which is the port path: `3-6.3` for a device, `usb3` for a root hub.
     fn kernel_name(&self) -> &str;
     /// The value of a udev property (as `udevadm info` prints it), if the device has it.

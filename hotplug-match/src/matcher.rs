@@ -1,8 +1,11 @@
 //! The compiled matcher: validated once when built, so matching cannot fail.
 
-use regex::Regex;
+use std::fmt;
 
-use crate::{Device, EnvSpec, Error, MatcherSpec, Mismatch, Problem, RulePath};
+use crate::criteria::{EnvRule, EnvTest, PortRule};
+use crate::{
+    Device, Error, InterfaceCriteria, MatcherSpec, Mismatch, NumberSpec, Problem, RulePath,
+};
 
 /// Bus numbers: Linux numbers buses from 1.
 const BUS_RANGE: (u16, u16) = (1, u16::MAX);
@@ -12,18 +15,27 @@ const DEVICE_RANGE: (u16, u16) = (1, 127);
 /// One device matcher, validated and compiled (regexes are compiled once, here).
 ///
 /// A device matches when it is not a hub and every criterion set holds: bus, device, vendor-id,
-/// product-id, port, every `env` entry, every tag and every current tag.
+/// product-id, device class, subclass and protocol, the interface criteria (one interface of the
+/// active configuration has every interface value given), port, every `env` entry, every tag and
+/// every current tag.
+///
+/// It renders as its criteria in that order (`vendor-id 1050, interface-class 03`), the way
+/// `check` lists deny rules and `explain` names the one that excluded a device.
 ///
 /// ```
 /// use hotplug_match::{Matcher, MatcherSpec};
 ///
 /// let spec: MatcherSpec = serde_yaml::from_str("vendor-id: 0x046d\nport: 3-6.*")?;
 /// let matcher = Matcher::new(&spec)?;
-/// # let _ = matcher;
+/// assert_eq!(matcher.to_string(), "vendor-id 046d, port 3-6.*");
 ///
 /// let spec: MatcherSpec = serde_yaml::from_str("udev: {env: [{name: A, equals: x, pattern: y}]}")?;
 /// let error = Matcher::new(&spec).unwrap_err();
 /// assert_eq!(error.to_string(), "udev.env[0]: 'equals' and 'pattern' are mutually exclusive");
+///
+/// let spec: MatcherSpec = serde_yaml::from_str("interface-class: 0x100")?;
+/// let error = Matcher::new(&spec).unwrap_err();
+/// assert_eq!(error.to_string(), "interface-class: 0x100 is over 0xff");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -32,95 +44,14 @@ pub struct Matcher {
     device: Option<u16>,
     vendor_id: Option<u16>,
     product_id: Option<u16>,
+    device_class: Option<u8>,
+    device_subclass: Option<u8>,
+    device_protocol: Option<u8>,
+    interface: Option<InterfaceCriteria>,
     port: Option<PortRule>,
     env: Vec<EnvRule>,
     tags: Vec<String>,
     current_tags: Vec<String>,
-}
-
-/// `port:`: the kernel name exactly, or (`3-6.*`) the port and every port behind it.
-#[derive(Debug, Clone)]
-struct PortRule {
-    written: String,
-    port: String,
-    and_behind: bool,
-}
-
-impl PortRule {
-    fn parse(written: &str) -> Option<PortRule> {
-        let (port, and_behind) = match written.strip_suffix(".*") {
-            Some(port) => (port, true),
-            None => (written, false),
-        };
-        let (bus, chain) = port.split_once('-')?;
-        let number = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-        (number(bus) && chain.split('.').all(number)).then(|| PortRule {
-            written: written.to_owned(),
-            port: port.to_owned(),
-            and_behind,
-        })
-    }
-
-    fn matches(&self, kernel_name: &str) -> bool {
-        match kernel_name.strip_prefix(self.port.as_str()) {
-            Some("") => true,
-            Some(rest) => self.and_behind && rest.starts_with('.'),
-            None => false,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct EnvRule {
-    name: String,
-    test: EnvTest,
-}
-
-#[derive(Debug, Clone)]
-enum EnvTest {
-    Equals(String),
-    Pattern(Regex),
-}
-
-impl EnvRule {
-    fn build(spec: &EnvSpec) -> Result<EnvRule, Problem> {
-        let name = match spec.name.as_deref() {
-            Some(name) if !name.is_empty() => name.to_owned(),
-            _ => return Err(Problem::EnvWithoutName),
-        };
-        let test = match (&spec.equals, &spec.pattern) {
-            (Some(_), Some(_)) => return Err(Problem::EqualsAndPattern),
-            (None, None) => return Err(Problem::NeitherEqualsNorPattern),
-            (Some(value), None) => EnvTest::Equals(value.clone()),
-            (None, Some(pattern)) => EnvTest::Pattern(compile(pattern)?),
-        };
-        Ok(EnvRule { name, test })
-    }
-
-    fn holds(&self, value: &str) -> bool {
-        match &self.test {
-            EnvTest::Equals(expected) => value == expected,
-            EnvTest::Pattern(regex) => regex.is_match(value),
-        }
-    }
-}
-
-fn compile(pattern: &str) -> Result<Regex, Problem> {
-    Regex::new(pattern).map_err(|error| Problem::BadPattern {
-        pattern: pattern.to_owned(),
-        reason: one_line(&error),
-    })
-}
-
-/// The regex crate explains a syntax error over several lines (the pattern, a caret, then
-/// `error: …`); a config error is one line, so keep the `error:` line.
-fn one_line(error: &regex::Error) -> String {
-    let text = error.to_string();
-    text.lines()
-        .rev()
-        .find_map(|line| line.trim().strip_prefix("error: "))
-        .map(str::to_owned)
-        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// The first criterion a device fails, borrowed from the matcher (no allocation while matching).
@@ -130,6 +61,10 @@ enum Failure<'m> {
     Device(u16),
     VendorId(u16),
     ProductId(u16),
+    DeviceClass(u8),
+    DeviceSubclass(u8),
+    DeviceProtocol(u8),
+    Interface(InterfaceCriteria),
     Port(&'m PortRule),
     Env(&'m EnvRule),
     Tag(&'m str),
@@ -142,30 +77,22 @@ impl Matcher {
     pub fn new(spec: &MatcherSpec) -> Result<Matcher, Error> {
         let root = RulePath::root();
         let at = |key: &str| root.clone().key(key);
-        let bus = spec
-            .bus
-            .as_ref()
-            .map(|n| n.decimal_in(BUS_RANGE.0, BUS_RANGE.1))
-            .transpose()
-            .map_err(|problem| Error::at(at("bus"), problem))?;
-        let device = spec
-            .device
-            .as_ref()
-            .map(|n| n.decimal_in(DEVICE_RANGE.0, DEVICE_RANGE.1))
-            .transpose()
-            .map_err(|problem| Error::at(at("device"), problem))?;
-        let vendor_id = spec
-            .vendor_id
-            .as_ref()
-            .map(|n| n.usb_id())
-            .transpose()
-            .map_err(|problem| Error::at(at("vendor-id"), problem))?;
-        let product_id = spec
-            .product_id
-            .as_ref()
-            .map(|n| n.usb_id())
-            .transpose()
-            .map_err(|problem| Error::at(at("product-id"), problem))?;
+        let bus = number(&spec.bus, "bus", |n| n.decimal_in(BUS_RANGE.0, BUS_RANGE.1))?;
+        let device = number(&spec.device, "device", |n| {
+            n.decimal_in(DEVICE_RANGE.0, DEVICE_RANGE.1)
+        })?;
+        let vendor_id = number(&spec.vendor_id, "vendor-id", NumberSpec::usb_id)?;
+        let product_id = number(&spec.product_id, "product-id", NumberSpec::usb_id)?;
+        let class =
+            |spec: &Option<NumberSpec>, key: &str| number(spec, key, NumberSpec::class_code);
+        let device_class = class(&spec.device_class, "device-class")?;
+        let device_subclass = class(&spec.device_subclass, "device-subclass")?;
+        let device_protocol = class(&spec.device_protocol, "device-protocol")?;
+        let interface = InterfaceCriteria {
+            class: class(&spec.interface_class, "interface-class")?,
+            subclass: class(&spec.interface_subclass, "interface-subclass")?,
+            protocol: class(&spec.interface_protocol, "interface-protocol")?,
+        };
         let port = match &spec.port {
             None => None,
             Some(written) => Some(PortRule::parse(written).ok_or_else(|| {
@@ -212,6 +139,10 @@ impl Matcher {
             device,
             vendor_id,
             product_id,
+            device_class,
+            device_subclass,
+            device_protocol,
+            interface: (!interface.is_empty()).then_some(interface),
             port,
             env,
             tags,
@@ -228,6 +159,10 @@ impl Matcher {
             && self.device.is_none()
             && self.vendor_id.is_none()
             && self.product_id.is_none()
+            && self.device_class.is_none()
+            && self.device_subclass.is_none()
+            && self.device_protocol.is_none()
+            && self.interface.is_none()
             && self.port.is_none()
             && self.env.is_empty()
             && self.tags.is_empty()
@@ -240,7 +175,8 @@ impl Matcher {
     }
 
     /// Why `device` does not match: the first criterion that fails (hub, bus, device, vendor-id,
-    /// product-id, port, the env entries in order, tags, current tags); `None` when it matches.
+    /// product-id, device class, subclass, protocol, the interface criteria, port, the env entries
+    /// in order, tags, current tags); `None` when it matches.
     pub fn explain(&self, device: &(impl Device + ?Sized)) -> Option<Mismatch> {
         let failure = self.first_failure(device)?;
         Some(match failure {
@@ -260,6 +196,22 @@ impl Matcher {
             Failure::ProductId(expected) => Mismatch::ProductId {
                 expected,
                 actual: device.product_id(),
+            },
+            Failure::DeviceClass(expected) => Mismatch::DeviceClass {
+                expected,
+                actual: device.device_class(),
+            },
+            Failure::DeviceSubclass(expected) => Mismatch::DeviceSubclass {
+                expected,
+                actual: device.device_subclass(),
+            },
+            Failure::DeviceProtocol(expected) => Mismatch::DeviceProtocol {
+                expected,
+                actual: device.device_protocol(),
+            },
+            Failure::Interface(expected) => Mismatch::NoInterface {
+                expected,
+                actual: device.interfaces().to_vec(),
             },
             Failure::Port(rule) => Mismatch::Port {
                 expected: rule.written.clone(),
@@ -309,6 +261,23 @@ impl Matcher {
         if let Some(id) = differs(self.product_id, D::product_id) {
             return Some(Failure::ProductId(id));
         }
+        let code_differs = |expected: Option<u8>, actual: fn(&D) -> u8| {
+            expected.filter(|&expected| expected != actual(device))
+        };
+        if let Some(class) = code_differs(self.device_class, D::device_class) {
+            return Some(Failure::DeviceClass(class));
+        }
+        if let Some(subclass) = code_differs(self.device_subclass, D::device_subclass) {
+            return Some(Failure::DeviceSubclass(subclass));
+        }
+        if let Some(protocol) = code_differs(self.device_protocol, D::device_protocol) {
+            return Some(Failure::DeviceProtocol(protocol));
+        }
+        if let Some(interface) = self.interface {
+            if !interface.holds_for_any(device.interfaces()) {
+                return Some(Failure::Interface(interface));
+            }
+        }
         if let Some(port) = &self.port {
             if !port.matches(device.kernel_name()) {
                 return Some(Failure::Port(port));
@@ -336,34 +305,62 @@ impl Matcher {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The value of the number `spec` at `key`, if given, read by `read`.
+fn number<T>(
+    spec: &Option<NumberSpec>,
+    key: &str,
+    read: impl FnOnce(&NumberSpec) -> Result<T, Problem>,
+) -> Result<Option<T>, Error> {
+    spec.as_ref()
+        .map(read)
+        .transpose()
+        .map_err(|problem| Error::at(RulePath::root().key(key), problem))
+}
 
-    #[test]
-    fn port_rules() {
-        let rule = |written: &str| PortRule::parse(written).expect("valid port");
-        assert!(rule("3-6.3").matches("3-6.3"));
-        assert!(!rule("3-6.3").matches("3-6.3.1"));
-        assert!(!rule("3-6").matches("3-6.1"));
-        for behind in ["3-6", "3-6.1", "3-6.1.4"] {
-            assert!(rule("3-6.*").matches(behind), "{behind}");
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut criteria: Vec<String> = Vec::new();
+        let mut add = |criterion: String| criteria.push(criterion);
+        if let Some(bus) = self.bus {
+            add(format!("bus {bus}"));
         }
-        for elsewhere in ["3-61", "3-7", "13-6", "3-6:1.0", "usb3"] {
-            assert!(!rule("3-6.*").matches(elsewhere), "{elsewhere}");
+        if let Some(number) = self.device {
+            add(format!("device {number}"));
         }
-        for bad in [
-            "", "3", "3-", "3-6.", "3-6*", "-6", "usb3", "3-6.x", "3-6.*.*", "3-6.**",
+        if let Some(id) = self.vendor_id {
+            add(format!("vendor-id {id:04x}"));
+        }
+        if let Some(id) = self.product_id {
+            add(format!("product-id {id:04x}"));
+        }
+        let interface = self.interface.unwrap_or_default();
+        for (key, code) in [
+            ("device-class", self.device_class),
+            ("device-subclass", self.device_subclass),
+            ("device-protocol", self.device_protocol),
+            ("interface-class", interface.class),
+            ("interface-subclass", interface.subclass),
+            ("interface-protocol", interface.protocol),
         ] {
-            assert!(PortRule::parse(bad).is_none(), "{bad:?}");
+            if let Some(code) = code {
+                add(format!("{key} {code:02x}"));
+            }
         }
-    }
-
-    #[test]
-    fn regex_errors_fit_on_one_line() {
-        let Err(Problem::BadPattern { reason, .. }) = compile("(") else {
-            panic!("an unclosed group is invalid");
-        };
-        assert_eq!(reason, "unclosed group");
+        if let Some(port) = &self.port {
+            add(format!("port {}", port.written));
+        }
+        for rule in &self.env {
+            add(match &rule.test {
+                EnvTest::Equals(value) => format!("{} = {value:?}", rule.name),
+                EnvTest::Pattern(regex) => format!("{} =~ {:?}", rule.name, regex.as_str()),
+            });
+        }
+        for tag in &self.tags {
+            add(format!("tag {tag:?}"));
+        }
+        for tag in &self.current_tags {
+            add(format!("current tag {tag:?}"));
+        }
+        f.write_str(&criteria.join(", "))
     }
 }

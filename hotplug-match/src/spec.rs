@@ -30,6 +30,21 @@ pub struct MatcherSpec {
     pub vendor_id: Option<NumberSpec>,
     /// The product id, written like [`MatcherSpec::vendor_id`].
     pub product_id: Option<NumberSpec>,
+    /// The device class (`bDeviceClass`), 0 to 0xff, written like [`MatcherSpec::vendor_id`]:
+    /// an integer (`0x07`, `7`) or a hex string (`"07"`, `07`).
+    pub device_class: Option<NumberSpec>,
+    /// The device subclass (`bDeviceSubClass`), written like [`MatcherSpec::device_class`].
+    pub device_subclass: Option<NumberSpec>,
+    /// The device protocol (`bDeviceProtocol`), written like [`MatcherSpec::device_class`].
+    pub device_protocol: Option<NumberSpec>,
+    /// The class of an interface (`bInterfaceClass`), written like [`MatcherSpec::device_class`].
+    /// The interface criteria hold when one interface of the active configuration has every
+    /// value given.
+    pub interface_class: Option<NumberSpec>,
+    /// The subclass of that interface (`bInterfaceSubClass`).
+    pub interface_subclass: Option<NumberSpec>,
+    /// The protocol of that interface (`bInterfaceProtocol`).
+    pub interface_protocol: Option<NumberSpec>,
     /// The port (the kernel name, `3-6.3`), or `3-6.*` for the port and everything behind it.
     pub port: Option<String>,
     /// Criteria on the udev properties and tags.
@@ -112,26 +127,36 @@ impl Visitor<'_> for NumberVisitor {
 impl NumberSpec {
     /// Reads a USB id: integers as they are, strings as hex with an optional `0x`.
     pub(crate) fn usb_id(&self) -> Result<u16, crate::Problem> {
-        let value = match self {
-            NumberSpec::Integer(value) => *value,
-            NumberSpec::Text(text) => {
-                let digits = text
-                    .strip_prefix("0x")
-                    .or_else(|| text.strip_prefix("0X"))
-                    .unwrap_or(text);
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(crate::Problem::IdNotHex { text: text.clone() });
-                }
-                let significant = digits.trim_start_matches('0');
-                if significant.is_empty() {
-                    0
-                } else {
-                    i128::from_str_radix(significant, 16)
-                        .map_err(|_| crate::Problem::NumberTooLong { text: text.clone() })?
-                }
-            }
-        };
+        let value = self.hex(|text| crate::Problem::IdNotHex { text })?;
         u16::try_from(value).map_err(|_| crate::Problem::IdOutOfRange { value })
+    }
+
+    /// Reads a class, subclass or protocol code (0 to 0xff), written like a USB id.
+    pub(crate) fn class_code(&self) -> Result<u8, crate::Problem> {
+        let value = self.hex(|text| crate::Problem::ClassNotHex { text })?;
+        u8::try_from(value).map_err(|_| crate::Problem::ClassOutOfRange { value })
+    }
+
+    /// The value of an integer, or of a string read as hex with an optional `0x`; a string that is
+    /// not hex is the problem `not_hex` makes of its text.
+    fn hex(&self, not_hex: impl FnOnce(String) -> crate::Problem) -> Result<i128, crate::Problem> {
+        let text = match self {
+            NumberSpec::Integer(value) => return Ok(*value),
+            NumberSpec::Text(text) => text,
+        };
+        let digits = text
+            .strip_prefix("0x")
+            .or_else(|| text.strip_prefix("0X"))
+            .unwrap_or(text);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_hex(text.clone()));
+        }
+        let significant = digits.trim_start_matches('0');
+        if significant.is_empty() {
+            return Ok(0);
+        }
+        i128::from_str_radix(significant, 16)
+            .map_err(|_| crate::Problem::NumberTooLong { text: text.clone() })
     }
 
     /// Reads a decimal number within `min..=max`.
@@ -215,6 +240,41 @@ mod tests {
         }
         assert!(serde_yaml::from_str::<NumberSpec>("1.5").is_err());
         assert!(serde_yaml::from_str::<NumberSpec>("[1]").is_err());
+    }
+
+    #[test]
+    fn class_codes_are_bytes_written_like_ids() {
+        let class = |yaml: &str| {
+            serde_yaml::from_str::<NumberSpec>(yaml)
+                .expect("a number or a string")
+                .class_code()
+        };
+        for (written, value) in [
+            ("0x07", 7),
+            ("7", 7),
+            ("07", 7),
+            ("'0e'", 0x0e),
+            ("0e", 0x0e),
+            ("'0xff'", 0xff),
+            ("255", 0xff),
+            ("0", 0),
+            ("'00'", 0),
+        ] {
+            assert_eq!(class(written), Ok(value), "{written}");
+        }
+        assert_eq!(
+            class("0x100"),
+            Err(Problem::ClassOutOfRange { value: 0x100 })
+        );
+        assert_eq!(class("-1"), Err(Problem::ClassOutOfRange { value: -1 }));
+        assert_eq!(
+            class("'1ff'"),
+            Err(Problem::ClassOutOfRange { value: 0x1ff })
+        );
+        assert_eq!(
+            class("'hid'"),
+            Err(Problem::ClassNotHex { text: "hid".into() })
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 mod support;
 
-use hotplug_match::{Error, MachineRules, Matcher, MatcherSpec, Mismatch, Problem};
+use hotplug_match::{
+    Denial, DenyRules, Error, Interface, MachineMismatch, MachineRules, Matcher, MatcherSpec,
+    Mismatch, Problem,
+};
 use support::{webcam, TestDevice};
 
 fn matcher(yaml: &str) -> Matcher {
@@ -245,6 +248,261 @@ fn unknown_keys_are_refused() {
         "udev: {env: [{name: A, equal: x}]}",
         "udev: {current_tags: [a]}",
     ] {
+        let error = serde_yaml::from_str::<MatcherSpec>(yaml).expect_err(yaml);
+        assert!(
+            error.to_string().contains("unknown field"),
+            "{yaml}: {error}"
+        );
+    }
+}
+
+fn interfaces(codes: &[(u8, u8, u8)]) -> Vec<Interface> {
+    codes
+        .iter()
+        .map(|&(class, subclass, protocol)| Interface {
+            class,
+            subclass,
+            protocol,
+        })
+        .collect()
+}
+
+/// A keyboard with a second HID interface (`:030101:030000:`), as the Holtek recording has.
+fn keyboard() -> TestDevice {
+    TestDevice {
+        vendor_id: 0x04d9,
+        product_id: 0x1603,
+        device_class: 0,
+        device_subclass: 0,
+        device_protocol: 0,
+        interfaces: interfaces(&[(3, 1, 1), (3, 0, 0)]),
+        kernel_name: "1-3".into(),
+        ..webcam()
+    }
+}
+
+#[test]
+fn class_criteria_match_the_device_descriptor_and_one_interface() {
+    let cam = webcam();
+    let kbd = keyboard();
+    for (yaml, on_cam, on_keyboard) in [
+        ("device-class: 0xef", true, false),
+        (
+            "device-class: 'ef'\ndevice-subclass: 2\ndevice-protocol: 1",
+            true,
+            false,
+        ),
+        ("device-class: 0", false, true),
+        ("interface-class: 0e", true, false),
+        ("interface-class: 3", false, true),
+        (
+            "interface-class: 3\ninterface-subclass: 1\ninterface-protocol: 1",
+            false,
+            true,
+        ),
+        ("interface-class: 3\ninterface-protocol: 0", false, true),
+        // Both values exist, but on two different interfaces: no one interface has both.
+        (
+            "interface-subclass: 1\ninterface-protocol: 0\ninterface-class: 3",
+            false,
+            false,
+        ),
+        ("interface-protocol: 1", false, true),
+        ("interface-subclass: 2", true, false),
+        ("vendor-id: 0x04d9\ninterface-class: 3", false, true),
+    ] {
+        assert_eq!(matcher(yaml).matches(&cam), on_cam, "{yaml} on the webcam");
+        assert_eq!(
+            matcher(yaml).matches(&kbd),
+            on_keyboard,
+            "{yaml} on the keyboard"
+        );
+    }
+}
+
+#[test]
+fn explain_names_class_mismatches_in_words() {
+    let kbd = keyboard();
+    let unconfigured = TestDevice {
+        interfaces: Vec::new(),
+        ..keyboard()
+    };
+    let cases = [
+        ("device-class: 0x07", &kbd, "device-class 00 != 07"),
+        ("device-subclass: 0x01", &kbd, "device-subclass 00 != 01"),
+        ("device-protocol: 0xff", &kbd, "device-protocol 00 != ff"),
+        (
+            "interface-class: 07",
+            &kbd,
+            "no interface with class 07 (interfaces: 03/01/01, 03/00/00)",
+        ),
+        (
+            "interface-class: 3\ninterface-subclass: 1\ninterface-protocol: 2",
+            &kbd,
+            "no interface with class 03, subclass 01, protocol 02 (interfaces: 03/01/01, 03/00/00)",
+        ),
+        (
+            "interface-class: 3",
+            &unconfigured,
+            "no interface with class 03 (the device has no interfaces)",
+        ),
+        // The device descriptor comes before the interfaces, and both before the port.
+        (
+            "port: 9-9\ninterface-class: 8\ndevice-class: 8",
+            &kbd,
+            "device-class 00 != 08",
+        ),
+        (
+            "port: 9-9\ninterface-class: 8",
+            &kbd,
+            "no interface with class 08 (interfaces: 03/01/01, 03/00/00)",
+        ),
+    ];
+    for (yaml, device, sentence) in cases {
+        assert_eq!(explain(yaml, device).as_deref(), Some(sentence), "{yaml}");
+    }
+}
+
+#[test]
+fn matchers_render_as_their_criteria() {
+    for (yaml, rendered) in [
+        ("vendor-id: 0x1050\nproduct-id: 288", "vendor-id 1050, product-id 0120"),
+        (
+            "interface-class: 8\ninterface-subclass: 6\ninterface-protocol: 0x50\nport: 2-1.*",
+            "interface-class 08, interface-subclass 06, interface-protocol 50, port 2-1.*",
+        ),
+        (
+            "bus: 3\ndevice: 5\ndevice-class: 0xef\nudev: {env: [{name: ID_SERIAL, equals: a b}, {name: ID_MODEL, pattern: '^C\\d'}], tags: [seat], current-tags: [uaccess]}",
+            r#"bus 3, device 5, device-class ef, ID_SERIAL = "a b", ID_MODEL =~ "^C\\d", tag "seat", current tag "uaccess""#,
+        ),
+    ] {
+        assert_eq!(matcher(yaml).to_string(), rendered, "{yaml}");
+    }
+}
+
+#[test]
+fn deny_rules_exclude_a_device_from_the_machine_and_say_which_rule() {
+    let specs: Vec<MatcherSpec> =
+        serde_yaml::from_str("- interface-class: 3\n- vendor-id: 0x046d\n").expect("yaml");
+    let deny: Vec<MatcherSpec> =
+        serde_yaml::from_str("- port: 2-1.*\n- interface-class: 3\n  interface-protocol: 1\n")
+            .expect("yaml");
+    let deny = DenyRules::from_specs(&deny).expect("valid");
+    let rules = MachineRules::from_specs(&specs)
+        .expect("valid")
+        .with_deny(deny.clone());
+    assert!(rules.matches(&webcam()), "no deny rule matches the webcam");
+    assert!(!rules.matches(&keyboard()));
+    assert_eq!(rules.first_match(&keyboard()), None);
+    assert_eq!(deny.denied_by(&keyboard()), Some(1));
+    assert_eq!(
+        rules.explain(&keyboard()),
+        Some(MachineMismatch::Denied(Denial {
+            index: 1,
+            rule: "interface-class 03, interface-protocol 01".into()
+        }))
+    );
+    assert_eq!(
+        rules.explain(&keyboard()).expect("denied").to_string(),
+        "excluded by deny[1] (interface-class 03, interface-protocol 01)"
+    );
+    // A device that no matcher matches is explained by its mismatches, denied or not.
+    let elsewhere = TestDevice {
+        vendor_id: 0x1050,
+        kernel_name: "2-1.4".into(),
+        ..webcam()
+    };
+    assert_eq!(deny.denied_by(&elsewhere), Some(0));
+    assert_eq!(
+        rules.explain(&elsewhere).expect("no match").to_string(),
+        "devices[0]: no interface with class 03 (interfaces: 0e/01/00, 0e/02/00, 01/01/00, 01/02/00); devices[1]: vendor-id 1050 != 046d"
+    );
+    // No deny rules: nothing denied.
+    assert!(DenyRules::default().denied_by(&keyboard()).is_none());
+    assert!(DenyRules::from_specs(&[]).expect("valid").is_empty());
+}
+
+#[test]
+fn a_hub_is_never_denied_and_never_matched() {
+    let hub = TestDevice {
+        hub: true,
+        device_class: 9,
+        interfaces: interfaces(&[(9, 0, 0)]),
+        ..webcam()
+    };
+    let deny: Vec<MatcherSpec> = serde_yaml::from_str("- device-class: 9\n").expect("yaml");
+    let deny = DenyRules::from_specs(&deny).expect("valid");
+    assert_eq!(deny.denied_by(&hub), None);
+    assert_eq!(
+        matcher("interface-class: 9").explain(&hub),
+        Some(Mismatch::Hub)
+    );
+}
+
+#[test]
+fn invalid_class_criteria_and_deny_rules_are_refused_with_their_path() {
+    let cases = [
+        (
+            "device-class: 0x100",
+            "device-class",
+            Problem::ClassOutOfRange { value: 0x100 },
+        ),
+        (
+            "device-subclass: 256",
+            "device-subclass",
+            Problem::ClassOutOfRange { value: 256 },
+        ),
+        (
+            "device-protocol: -1",
+            "device-protocol",
+            Problem::ClassOutOfRange { value: -1 },
+        ),
+        (
+            "interface-class: '1ff'",
+            "interface-class",
+            Problem::ClassOutOfRange { value: 0x1ff },
+        ),
+        (
+            "interface-subclass: 'x8'",
+            "interface-subclass",
+            Problem::ClassNotHex { text: "x8".into() },
+        ),
+        (
+            "interface-protocol: ''",
+            "interface-protocol",
+            Problem::ClassNotHex { text: "".into() },
+        ),
+    ];
+    for (yaml, path, problem) in cases {
+        let spec: MatcherSpec = serde_yaml::from_str(yaml).expect("matcher yaml");
+        let error = Matcher::new(&spec).expect_err(yaml);
+        assert_eq!(error.path().to_string(), path, "{yaml}");
+        assert_eq!(error.problem(), &problem, "{yaml}");
+    }
+    assert_eq!(
+        Problem::ClassOutOfRange { value: 0x100 }.to_string(),
+        "0x100 is over 0xff"
+    );
+    assert_eq!(
+        Problem::ClassOutOfRange { value: -1 }.to_string(),
+        "-1 is negative (a usb class code is 0 to 0xff)"
+    );
+    assert_eq!(
+        Problem::ClassNotHex { text: "x8".into() }.to_string(),
+        r#""x8" is not a hex number (write class codes like 08 or 0x08)"#
+    );
+
+    let deny: Vec<MatcherSpec> = serde_yaml::from_str("- vendor-id: 1\n- {}\n").expect("yaml");
+    let error = DenyRules::from_specs(&deny).expect_err("empty deny matcher");
+    assert_eq!(error.path().to_string(), "[1]");
+    assert_eq!(error.problem(), &Problem::EmptyMatcher);
+    let deny: Vec<MatcherSpec> = serde_yaml::from_str("- interface-class: 0x1000\n").expect("yaml");
+    let error = DenyRules::from_specs(&deny).expect_err("out of range");
+    assert_eq!(
+        error.to_string(),
+        "[0].interface-class: 0x1000 is over 0xff"
+    );
+    for yaml in ["interface_class: 3", "interface-klass: 3", "class: 3"] {
         let error = serde_yaml::from_str::<MatcherSpec>(yaml).expect_err(yaml);
         assert!(
             error.to_string().contains("unknown field"),

@@ -4,7 +4,10 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use hotplug_match::{EnvSpec, MachineRules, Matcher, MatcherSpec, Mismatch, NumberSpec, UdevSpec};
+use hotplug_match::{
+    DenyRules, EnvSpec, Interface, InterfaceCriteria, MachineMismatch, MachineRules, Matcher,
+    MatcherSpec, Mismatch, NumberSpec, UdevSpec,
+};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use support::{webcam, TestDevice};
@@ -29,25 +32,49 @@ fn kernel_name() -> impl Strategy<Value = String> {
     })
 }
 
+/// Class codes drawn mostly from a few values, so that devices share them with other devices.
+fn class_code() -> impl Strategy<Value = u8> {
+    prop_oneof![3 => prop::sample::select(vec![0x00, 0x03, 0x08, 0xff]), 1 => any::<u8>()]
+}
+
+fn interface() -> impl Strategy<Value = Interface> {
+    (class_code(), class_code(), class_code()).prop_map(|(class, subclass, protocol)| Interface {
+        class,
+        subclass,
+        protocol,
+    })
+}
+
 /// A device that is not a hub, with any attributes.
 fn device() -> impl Strategy<Value = TestDevice> {
     (
-        1..=u16::MAX,
-        1u16..=127,
-        any::<u16>(),
-        any::<u16>(),
+        (1..=u16::MAX, 1u16..=127, any::<u16>(), any::<u16>()),
+        (class_code(), class_code(), class_code()),
+        prop::collection::vec(interface(), 0..4),
         kernel_name(),
         prop::collection::btree_map(property_name(), text(), 0..6),
         prop::collection::btree_set(tag(), 0..4),
         prop::collection::btree_set(tag(), 0..4),
     )
         .prop_map(
-            |(bus, device, vendor_id, product_id, kernel_name, properties, tags, current_tags)| {
+            |(
+                (bus, device, vendor_id, product_id),
+                (device_class, device_subclass, device_protocol),
+                interfaces,
+                kernel_name,
+                properties,
+                tags,
+                current_tags,
+            )| {
                 TestDevice {
                     bus,
                     device,
                     vendor_id,
                     product_id,
+                    device_class,
+                    device_subclass,
+                    device_protocol,
+                    interfaces,
                     kernel_name,
                     properties,
                     tags,
@@ -66,6 +93,11 @@ struct Choices {
     vendor_id: bool,
     product_id: bool,
     port: bool,
+    /// Which of the device class, subclass and protocol to require.
+    device_codes: [bool; 3],
+    /// Which of its interfaces (cycled over its interfaces; `None`: none) to require, and which
+    /// of that interface's class, subclass and protocol.
+    interface: Option<(usize, [bool; 3])>,
     /// Write numbers as strings (hex for ids, zero-padded decimal for bus/device).
     as_text: bool,
     /// How many port levels to keep before `.*` (0: the exact port).
@@ -79,26 +111,40 @@ struct Choices {
 fn choices() -> impl Strategy<Value = Choices> {
     (
         prop::array::uniform6(any::<bool>()),
+        prop::array::uniform3(any::<bool>()),
+        prop::option::of((any::<usize>(), prop::array::uniform3(any::<bool>()))),
         0usize..4,
         prop::collection::vec(0u8..4, 1..6),
         prop::collection::vec(any::<bool>(), 1..5),
     )
-        .prop_map(|(flags, port_levels, env_modes, take_tag)| Choices {
-            bus: flags[0],
-            device: flags[1],
-            vendor_id: flags[2],
-            product_id: flags[3],
-            port: flags[4],
-            as_text: flags[5],
-            port_levels,
-            env_modes,
-            take_tag,
-        })
+        .prop_map(
+            |(flags, device_codes, interface, port_levels, env_modes, take_tag)| Choices {
+                bus: flags[0],
+                device: flags[1],
+                vendor_id: flags[2],
+                product_id: flags[3],
+                port: flags[4],
+                device_codes,
+                interface,
+                as_text: flags[5],
+                port_levels,
+                env_modes,
+                take_tag,
+            },
+        )
 }
 
 fn id(value: u16, as_text: bool) -> NumberSpec {
     if as_text {
         NumberSpec::Text(format!("{value:04x}"))
+    } else {
+        NumberSpec::Integer(value.into())
+    }
+}
+
+fn code(value: u8, as_text: bool) -> NumberSpec {
+    if as_text {
+        NumberSpec::Text(format!("{value:02x}"))
     } else {
         NumberSpec::Integer(value.into())
     }
@@ -162,8 +208,20 @@ fn own_spec(device: &TestDevice, choices: &Choices) -> MatcherSpec {
             .map(|(_, tag)| tag.clone())
             .collect()
     };
+    let take = |wanted: bool, value: u8| wanted.then(|| code(value, choices.as_text));
+    let interface = choices
+        .interface
+        .as_ref()
+        .filter(|_| !device.interfaces.is_empty())
+        .map(|(index, wanted)| (device.interfaces[index % device.interfaces.len()], wanted));
     MatcherSpec {
         bus: choices.bus.then(|| decimal(device.bus, choices.as_text)),
+        device_class: take(choices.device_codes[0], device.device_class),
+        device_subclass: take(choices.device_codes[1], device.device_subclass),
+        device_protocol: take(choices.device_codes[2], device.device_protocol),
+        interface_class: interface.and_then(|(i, wanted)| take(wanted[0], i.class)),
+        interface_subclass: interface.and_then(|(i, wanted)| take(wanted[1], i.subclass)),
+        interface_protocol: interface.and_then(|(i, wanted)| take(wanted[2], i.protocol)),
         device: choices
             .device
             .then(|| decimal(device.device, choices.as_text)),
@@ -193,6 +251,8 @@ fn full_spec(device: &TestDevice) -> MatcherSpec {
         vendor_id: true,
         product_id: true,
         port: true,
+        device_codes: [true; 3],
+        interface: Some((0, [true; 3])),
         as_text: false,
         port_levels: 0,
         env_modes: vec![1],
@@ -208,6 +268,11 @@ enum Change {
     Device(u16),
     VendorId(u16),
     ProductId(u16),
+    DeviceClass(u8),
+    DeviceSubclass(u8),
+    DeviceProtocol(u8),
+    /// The interface criteria: which of class, subclass, protocol to change, and to what.
+    Interface(usize, u8),
     Port,
     EnvValue(Index),
     EnvName(Index),
@@ -221,6 +286,10 @@ fn change() -> impl Strategy<Value = Change> {
         (1u16..=127).prop_map(Change::Device),
         any::<u16>().prop_map(Change::VendorId),
         any::<u16>().prop_map(Change::ProductId),
+        any::<u8>().prop_map(Change::DeviceClass),
+        any::<u8>().prop_map(Change::DeviceSubclass),
+        any::<u8>().prop_map(Change::DeviceProtocol),
+        (0usize..3, any::<u8>()).prop_map(|(which, value)| Change::Interface(which, value)),
         Just(Change::Port),
         any::<Index>().prop_map(Change::EnvValue),
         any::<Index>().prop_map(Change::EnvName),
@@ -260,6 +329,48 @@ fn apply(change: &Change, device: &TestDevice, spec: &mut MatcherSpec) -> Option
             Some(Mismatch::ProductId {
                 expected: *product,
                 actual: device.product_id,
+            })
+        }
+        Change::DeviceClass(class) if *class != device.device_class => {
+            spec.device_class = Some(NumberSpec::Integer((*class).into()));
+            Some(Mismatch::DeviceClass {
+                expected: *class,
+                actual: device.device_class,
+            })
+        }
+        Change::DeviceSubclass(subclass) if *subclass != device.device_subclass => {
+            spec.device_subclass = Some(NumberSpec::Integer((*subclass).into()));
+            Some(Mismatch::DeviceSubclass {
+                expected: *subclass,
+                actual: device.device_subclass,
+            })
+        }
+        Change::DeviceProtocol(protocol) if *protocol != device.device_protocol => {
+            spec.device_protocol = Some(NumberSpec::Integer((*protocol).into()));
+            Some(Mismatch::DeviceProtocol {
+                expected: *protocol,
+                actual: device.device_protocol,
+            })
+        }
+        Change::Interface(which, value) => {
+            // The full matcher asks for the first interface's values; change one of them. The
+            // criteria then fail only when no interface at all has the changed combination.
+            let first = *device.interfaces.first()?;
+            let mut expected = InterfaceCriteria {
+                class: Some(first.class),
+                subclass: Some(first.subclass),
+                protocol: Some(first.protocol),
+            };
+            let slot = match which {
+                0 => (&mut expected.class, &mut spec.interface_class),
+                1 => (&mut expected.subclass, &mut spec.interface_subclass),
+                _ => (&mut expected.protocol, &mut spec.interface_protocol),
+            };
+            *slot.0 = Some(*value);
+            *slot.1 = Some(NumberSpec::Integer((*value).into()));
+            (!expected.holds_for_any(&device.interfaces)).then(|| Mismatch::NoInterface {
+                expected,
+                actual: device.interfaces.clone(),
             })
         }
         Change::Port => {
@@ -422,6 +533,66 @@ proptest! {
         prop_assert_eq!(original.matches(&device), each_alone);
     }
 
+    // A device that matches one of a machine's deny rules never matches that machine, whatever its
+    // matchers; and `explain` then names the first deny rule that matches it.
+    #[test]
+    fn a_device_matching_a_deny_rule_never_matches_the_machine(
+        devices in prop::collection::vec(device(), 1..6),
+        matcher_choices in prop::collection::vec((any::<Index>(), choices()), 1..4),
+        deny_choices in prop::collection::vec((any::<Index>(), choices()), 1..4),
+    ) {
+        let specs = |picks: &[(Index, Choices)]| -> Vec<MatcherSpec> {
+            picks.iter().map(|(index, choices)| own_spec(index.get(&devices), choices)).collect()
+        };
+        let deny = DenyRules::from_specs(&specs(&deny_choices)).expect("own attributes are valid");
+        let rules = MachineRules::from_specs(&specs(&matcher_choices))
+            .expect("own attributes are valid")
+            .with_deny(deny.clone());
+        for device in &devices {
+            let Some(index) = deny.denied_by(device) else {
+                continue;
+            };
+            prop_assert!(!rules.matches(device));
+            prop_assert_eq!(rules.first_match(device), None);
+            let explained = rules.explain(device).expect("it does not match");
+            if let MachineMismatch::Denied(denial) = explained {
+                prop_assert_eq!(denial.index, index);
+                prop_assert_eq!(denial.rule, deny.matchers()[index].to_string());
+            } else {
+                // Denied or not, no matcher matches: then the mismatches are what explain gives.
+                prop_assert!(rules.matchers().iter().all(|matcher| !matcher.matches(device)));
+            }
+        }
+    }
+
+    // Adding a deny rule to a machine never makes it match more devices: what it matches then is
+    // exactly what it matched before, less what the new rule matches.
+    #[test]
+    fn adding_a_deny_rule_never_matches_more_devices(
+        devices in prop::collection::vec(device(), 1..8),
+        matcher_choices in prop::collection::vec((any::<Index>(), choices()), 1..4),
+        deny_choices in prop::collection::vec((any::<Index>(), choices()), 0..3),
+        added in (any::<Index>(), choices()),
+    ) {
+        let specs = |picks: &[(Index, Choices)]| -> Vec<MatcherSpec> {
+            picks.iter().map(|(index, choices)| own_spec(index.get(&devices), choices)).collect()
+        };
+        let matchers = MachineRules::from_specs(&specs(&matcher_choices)).expect("valid");
+        let mut deny_specs = specs(&deny_choices);
+        let before = matchers.clone().with_deny(DenyRules::from_specs(&deny_specs).expect("valid"));
+        deny_specs.push(own_spec(added.0.get(&devices), &added.1));
+        let after = matchers.with_deny(DenyRules::from_specs(&deny_specs).expect("valid"));
+        let added_rule = Matcher::new(deny_specs.last().expect("pushed")).expect("valid");
+        for device in &devices {
+            prop_assert!(!after.matches(device) || before.matches(device));
+            prop_assert_eq!(
+                after.matches(device),
+                before.matches(device) && !added_rule.matches(device)
+            );
+        }
+        prop_assert!(!after.matches(added.0.get(&devices)), "the rule's own device is denied");
+    }
+
     // Validation never panics: any YAML document either fails to deserialize or builds into a
     // matcher (or a machine's rules) or an error, and matching what was built does not panic.
     #[test]
@@ -435,6 +606,9 @@ proptest! {
         if let Ok(specs) = serde_yaml::from_str::<Vec<MatcherSpec>>(&text) {
             if let Ok(rules) = MachineRules::from_specs(&specs) {
                 let _ = rules.explain(&webcam());
+            }
+            if let Ok(deny) = DenyRules::from_specs(&specs) {
+                let _ = deny.explain(&webcam());
             }
         }
     }
@@ -454,7 +628,8 @@ fn yaml_value() -> impl Strategy<Value = serde_yaml::Value> {
     let key = prop_oneof![
         4 => prop::sample::select(vec![
             "bus", "device", "vendor-id", "product-id", "port", "udev", "env", "tags",
-            "current-tags", "name", "equals", "pattern",
+            "current-tags", "name", "equals", "pattern", "device-class", "device-subclass",
+            "device-protocol", "interface-class", "interface-subclass", "interface-protocol",
         ]).prop_map(str::to_owned),
         1 => "(?s).{0,6}",
     ];

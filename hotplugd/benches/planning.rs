@@ -166,6 +166,7 @@ fn device(index: usize, templates: &[Template]) -> UsbDevice {
         tags,
         current_tags,
         initialized: true,
+        ..UsbDevice::default()
     }
 }
 

@@ -42,22 +42,60 @@ fn the_shipped_example_passes_with_its_summary() {
     let output = check(&config);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let snippet = examples().join("machines.d/fingerprint-lab.yml");
+    let backup = examples().join("machines.d/backup-vm.yml");
     assert_eq!(
         text(&output.stdout),
         format!(
             "{config}: valid\n\
              interval: 5s\n\
              libvirt-uri: qemu:///system\n\
-             machines: 4\n  \
+             deny: 1 rule\n  \
+             deny[0]: vendor-id 0781, product-id 5581, ID_USB_SERIAL_SHORT = \"4C530001230822117382\"\n\
+             machines: 7\n  \
              webcam-test: 1 matcher ({config})\n  \
              yubikey-vm: 1 matcher ({config})\n  \
-             desk-vm: 2 matchers ({config})\n  \
+             desk-vm: 2 matchers, 1 deny rule ({config})\n    \
+             deny[0]: interface-class 03, interface-protocol 01\n  \
+             print-vm: 1 matcher ({config})\n  \
+             video-vm: 1 matcher ({config})\n  \
+             backup-vm: 1 matcher, 1 deny rule ({backup})\n    \
+             deny[0]: port 1-4\n  \
              fingerprint-lab: 2 matchers ({snippet})\n",
             config = config.display(),
             snippet = snippet.display(),
+            backup = backup.display(),
         )
     );
     assert_eq!(text(&output.stderr), "", "no warnings");
+}
+
+/// Deny rules at the top and in a `machines.d` file are listed under what they belong to.
+#[test]
+fn deny_rules_are_listed_at_both_levels() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.yml");
+    write(
+        &config,
+        "deny:\n- vendor-id: 0x0781\n- interface-class: 0x08\n  port: 2-1.*\nmachines:\n  vm:\n    devices: [{bus: 1}]\n    deny: [{device-class: 0xef}]\n",
+    );
+    let snippet = dir.path().join("machines.d/backup.yml");
+    write(
+        &snippet,
+        "devices:\n- interface-class: 8\ndeny:\n- port: 1-4\n- product-id: '5581'\n",
+    );
+    let output = check(&config);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        format!(
+            "{config}: valid\ninterval: 5s\nlibvirt-uri: not set (libvirt's default)\n\
+             deny: 2 rules\n  deny[0]: vendor-id 0781\n  deny[1]: interface-class 08, port 2-1.*\n\
+             machines: 2\n  vm: 1 matcher, 1 deny rule ({config})\n    deny[0]: device-class ef\n  \
+             backup: 1 matcher, 2 deny rules ({snippet})\n    deny[0]: port 1-4\n    deny[1]: product-id 5581\n",
+            config = config.display(),
+            snippet = snippet.display()
+        )
+    );
 }
 
 #[test]
@@ -131,7 +169,7 @@ fn replacements_are_shown_and_warned_about() {
     assert_eq!(
         text(&output.stdout),
         format!(
-            "{config}: valid\ninterval: 300ms\nlibvirt-uri: not set (libvirt's default)\nmachines: 2\n  \
+            "{config}: valid\ninterval: 300ms\nlibvirt-uri: not set (libvirt's default)\ndeny: none\nmachines: 2\n  \
              vm: 2 matchers ({snippet}, replacing the one in {config})\n  \
              other: 1 matcher ({config})\n",
             config = config.display(),
@@ -169,7 +207,7 @@ fn a_relative_path_and_an_empty_file() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(
         text(&output.stdout),
-        "config.yml: valid\ninterval: 5s\nlibvirt-uri: not set (libvirt's default)\nmachines: 1\n  \
+        "config.yml: valid\ninterval: 5s\nlibvirt-uri: not set (libvirt's default)\ndeny: none\nmachines: 1\n  \
          vm: 1 matcher (machines.d/vm.yml)\n"
     );
 

@@ -156,3 +156,117 @@ fn a_missing_main_file_is_a_read_error_naming_it() {
     assert!(matches!(&error, ConfigError::Read { path, .. } if *path == main));
     assert_eq!(error.to_string(), format!("cannot read {}", main.display()));
 }
+
+/// Deny rules at both levels, in the main file and in `machines.d`: the top-level list denies a
+/// device to every machine; a machine's own list (a `machines.d` file's included, which replaces
+/// the main file's machine with its deny rules) only to that machine. The devices are discovered
+/// from a fixture tree.
+#[test]
+fn deny_rules_load_at_both_levels_from_both_kinds_of_file() {
+    use fixtures::{FixtureTree, UsbDeviceBuilder};
+    use usb_discovery::{Discovery, SysfsDiscovery};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let main = dir.path().join("config.yml");
+    let d = dir.path().join("machines.d");
+    write(
+        &main,
+        "deny:\n- vendor-id: 0x0781\n  product-id: 0x5581\n  udev: {env: [{name: ID_SERIAL_SHORT, equals: HOSTDISK}]}\n\
+         machines:\n  backup-vm:\n    devices: [{interface-class: 0x08}]\n    deny: [{port: 1-4}]\n\
+         \x20 video-vm:\n    devices: [{interface-class: 0x0e}]\n    deny: [{port: 1-2}]\n",
+    );
+    write(
+        &d.join("print-vm.yml"),
+        "devices:\n- interface-class: 7\ndeny:\n- vendor-id: 0x04b8\n",
+    );
+    write(
+        &d.join("video-vm.yml"),
+        "devices:\n- interface-class: 0x0e\ndeny:\n- port: 3-6.*\n",
+    );
+    let config = load(&main).expect("valid");
+
+    let tree = FixtureTree::new().expect("tree");
+    for builder in [
+        UsbDeviceBuilder::usb_disk("2-1", 2).serial("HOSTDISK"),
+        UsbDeviceBuilder::usb_disk("1-4", 3).serial("OTHER1"),
+        UsbDeviceBuilder::usb_disk("2-2", 4).serial("OTHER2"),
+        UsbDeviceBuilder::new("3-6.3", 5)
+            .ids(0x046d, 0x0825)
+            .interface(0x0e, 1, 0),
+        UsbDeviceBuilder::new("1-2", 6)
+            .ids(0x046d, 0x0826)
+            .interface(0x0e, 1, 0),
+        UsbDeviceBuilder::new("1-3", 7)
+            .ids(0x04b8, 0x0005)
+            .interface(7, 1, 2),
+        UsbDeviceBuilder::new("1-5", 8)
+            .ids(0x03f0, 0x0c17)
+            .interface(7, 1, 2),
+    ] {
+        tree.add(&builder.build()).expect("written");
+    }
+    let devices = SysfsDiscovery::new(tree.root()).scan().expect("scan");
+    let at = |port: &str| {
+        devices
+            .iter()
+            .find(|device| device.kernel_name == port)
+            .expect("scanned")
+    };
+
+    let denied: Vec<&str> = devices
+        .iter()
+        .filter(|device| config.deny.denied_by(*device).is_some())
+        .map(|device| device.kernel_name.as_str())
+        .collect();
+    assert_eq!(denied, ["2-1"], "the host's disk, denied to every machine");
+    assert_eq!(
+        config.deny.explain(at("2-1")).expect("denied").to_string(),
+        r#"excluded by deny[0] (vendor-id 0781, product-id 5581, ID_SERIAL_SHORT = "HOSTDISK")"#
+    );
+
+    let machine = |name: &str| {
+        config
+            .machines
+            .iter()
+            .find(|machine| machine.name == name)
+            .expect("configured")
+    };
+    let matched = |name: &str| -> Vec<&str> {
+        let rules = &machine(name).rules;
+        devices
+            .iter()
+            .filter(|device| rules.matches(*device))
+            .map(|device| device.kernel_name.as_str())
+            .collect()
+    };
+    // The machine's own rules leave the top-level deny to the planner: 2-1 matches backup-vm.
+    assert_eq!(matched("backup-vm"), ["2-1", "2-2"]);
+    assert_eq!(
+        machine("backup-vm")
+            .rules
+            .explain(at("1-4"))
+            .expect("excluded")
+            .to_string(),
+        "excluded by deny[0] (port 1-4)"
+    );
+    // machines.d/video-vm.yml replaced the main file's machine, deny rules and all.
+    assert_eq!(machine("video-vm").source, d.join("video-vm.yml"));
+    assert_eq!(matched("video-vm"), ["1-2"]);
+    assert_eq!(
+        machine("video-vm")
+            .rules
+            .explain(at("3-6.3"))
+            .expect("excluded")
+            .to_string(),
+        "excluded by deny[0] (port 3-6.*)"
+    );
+    assert_eq!(matched("print-vm"), ["1-5"]);
+    assert_eq!(
+        machine("print-vm")
+            .rules
+            .explain(at("1-3"))
+            .expect("excluded")
+            .to_string(),
+        "excluded by deny[0] (vendor-id 04b8)"
+    );
+}

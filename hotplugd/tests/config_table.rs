@@ -34,6 +34,7 @@ fn readme_webcam(serial: &str) -> UsbDevice {
         ]),
         current_tags: BTreeSet::new(),
         initialized: true,
+        ..UsbDevice::default()
     }
 }
 
@@ -263,17 +264,72 @@ const INVALID_MAIN_FILES: &[(&str, &str, &str)] = &[
     (
         "unknown top-level key",
         "interval: 5s\nintervall: 6s\n",
-        "config.yml:2:1: unknown field `intervall`, expected one of `interval`, `libvirt-uri`, `machines`",
+        "config.yml:2:1: unknown field `intervall`, expected one of `interval`, `libvirt-uri`, `deny`, `machines`",
     ),
     (
         "unknown matcher key",
         "machines:\n  vm:\n    devices:\n    - vendor: 0x046d\n",
-        "config.yml:4:7: machines.vm.devices[0]: unknown field `vendor`, expected one of `bus`, `device`, `vendor-id`, `product-id`, `port`, `udev`",
+        "config.yml:4:7: machines.vm.devices[0]: unknown field `vendor`, expected one of `bus`, `device`, `vendor-id`, `product-id`, `device-class`, `device-subclass`, `device-protocol`, `interface-class`, `interface-subclass`, `interface-protocol`, `port`, `udev`",
     ),
     (
         "unknown env key",
         "machines:\n  vm:\n    devices:\n    - udev:\n        env:\n        - name: A\n          equal: x\n",
         "config.yml:7:11: machines.vm.devices[0].udev.env[0]: unknown field `equal`, expected one of `name`, `equals`, `pattern`",
+    ),
+    (
+        "device-class over 0xff",
+        "machines:\n  vm:\n    devices:\n    - device-class: 0x100\n",
+        "config.yml:4:21: machines.vm.devices[0].device-class: 0x100 is over 0xff",
+    ),
+    (
+        "interface-class string over 0xff",
+        "machines:\n  vm:\n    devices:\n    - interface-class: '1ff'\n",
+        "config.yml:4:24: machines.vm.devices[0].interface-class: 0x1ff is over 0xff",
+    ),
+    (
+        "negative interface-subclass",
+        "machines:\n  vm:\n    devices:\n    - interface-class: 8\n      interface-subclass: -1\n",
+        "config.yml:5:27: machines.vm.devices[0].interface-subclass: -1 is negative (a usb class code is 0 to 0xff)",
+    ),
+    (
+        "device-protocol not hex",
+        "machines:\n  vm:\n    devices:\n    - device-protocol: 'x1'\n",
+        "config.yml:4:24: machines.vm.devices[0].device-protocol: \"x1\" is not a hex number (write class codes like 08 or 0x08)",
+    ),
+    (
+        "empty top-level deny matcher",
+        "deny:\n- vendor-id: 0x0781\n- {}\nmachines: {}\n",
+        "config.yml:3:3: deny[1]: the matcher sets no criterion (it would match every device)",
+    ),
+    (
+        "top-level deny class out of range",
+        "deny:\n- interface-class: 256\n",
+        "config.yml:2:20: deny[0].interface-class: 0x100 is over 0xff",
+    ),
+    (
+        "top-level deny with an unknown key",
+        "deny:\n- serial: x\n",
+        "config.yml:2:3: deny[0]: unknown field `serial`, expected one of `bus`, `device`, `vendor-id`, `product-id`, `device-class`, `device-subclass`, `device-protocol`, `interface-class`, `interface-subclass`, `interface-protocol`, `port`, `udev`",
+    ),
+    (
+        "top-level deny as a mapping",
+        "deny:\n  vendor-id: 1\n",
+        "config.yml:2:3: deny: invalid type: map, expected a sequence",
+    ),
+    (
+        "empty machine deny matcher",
+        "machines:\n  vm:\n    devices: [{bus: 1}]\n    deny:\n    - udev: {tags: []}\n",
+        "config.yml:5:7: machines.vm.deny[0]: the matcher sets no criterion (it would match every device)",
+    ),
+    (
+        "machine deny with a bad regex",
+        "machines:\n  vm:\n    devices: [{bus: 1}]\n    deny:\n    - udev: {env: [{name: ID_SERIAL, pattern: '('}]}\n",
+        "config.yml:5:47: machines.vm.deny[0].udev.env[0].pattern: invalid regex \"(\": unclosed group",
+    ),
+    (
+        "unknown machine key",
+        "machines:\n  vm:\n    devices: [{bus: 1}]\n    denied: []\n",
+        "config.yml:4:5: machines.vm: unknown field `denied`, expected `devices` or `deny`",
     ),
     (
         "machine twice",
@@ -298,7 +354,7 @@ const INVALID_MAIN_FILES: &[(&str, &str, &str)] = &[
     (
         "a list instead of a mapping",
         "- interval: 5s\n",
-        "config.yml:1:1: invalid type: sequence, expected a mapping of interval, libvirt-uri and machines",
+        "config.yml:1:1: invalid type: sequence, expected a mapping of interval, libvirt-uri, deny and machines",
     ),
 ];
 
@@ -348,8 +404,22 @@ fn invalid_machine_files_name_the_path_inside_the_file() {
             "devices:\n- udev:\n    env:\n    - name: A\n      pattern: '['\n",
             "/etc/hotplugd/machines.d/vm.yml:5:16: devices[0].udev.env[0].pattern: invalid regex \"[\": unclosed character class",
         ),
-        ("- vendor-id: 1\n", "/etc/hotplugd/machines.d/vm.yml:1:1: invalid type: sequence, expected a mapping with devices"),
-        ("machines: {}\n", "/etc/hotplugd/machines.d/vm.yml:1:1: unknown field `machines`, expected `devices`"),
+        ("- vendor-id: 1\n", "/etc/hotplugd/machines.d/vm.yml:1:1: invalid type: sequence, expected a mapping with devices and deny"),
+        ("machines: {}\n", "/etc/hotplugd/machines.d/vm.yml:1:1: unknown field `machines`, expected `devices` or `deny`"),
+        ("devices: [{bus: 1}]\ndeny:\n- {}\n", "/etc/hotplugd/machines.d/vm.yml:3:3: deny[0]: the matcher sets no criterion (it would match every device)"),
+        (
+            "devices: [{bus: 1}]\ndeny:\n- port: 1-4\n- interface-class: 0x100\n",
+            "/etc/hotplugd/machines.d/vm.yml:4:20: deny[1].interface-class: 0x100 is over 0xff",
+        ),
+        (
+            "devices:\n- interface-protocol: 'zz'\n",
+            "/etc/hotplugd/machines.d/vm.yml:2:23: devices[0].interface-protocol: \"zz\" is not a hex number (write class codes like 08 or 0x08)",
+        ),
+        (
+            "devices: [{bus: 1}]\ndeny:\n- interface_class: 8\n",
+            "/etc/hotplugd/machines.d/vm.yml:3:3: deny[0]: unknown field `interface_class`, expected one of `bus`, `device`, `vendor-id`, `product-id`, `device-class`, `device-subclass`, `device-protocol`, `interface-class`, `interface-subclass`, `interface-protocol`, `port`, `udev`",
+        ),
+        ("deny: [{port: 1-4}]\n", "/etc/hotplugd/machines.d/vm.yml:1:1: devices: no device matchers (a machine needs at least one)"),
     ];
     for (text, message) in cases {
         let error = parse_machine_file(text, file, "vm")
@@ -383,7 +453,7 @@ machines:
     let error = parse_main_file(merged, Path::new("c.yml")).expect_err("unknown key");
     assert_eq!(
         error.to_string(),
-        "c.yml: unknown field `common`, expected one of `interval`, `libvirt-uri`, `machines`"
+        "c.yml: unknown field `common`, expected one of `interval`, `libvirt-uri`, `deny`, `machines`"
     );
 
     let merged = merged

@@ -17,6 +17,12 @@ fn tree_with_webcam_and_hub() -> FixtureTree {
         .expect("hub");
     let webcam = UsbDeviceBuilder::new("3-6.3", 5)
         .ids(0x046d, 0x0825)
+        .class(0xef)
+        .subclass(0x02)
+        .protocol(0x01)
+        .interface(0x0e, 0x01, 0x00)
+        .interface(0x0e, 0x02, 0x00)
+        .interface(0x01, 0x01, 0x00)
         .manufacturer("Logitech")
         .product("Webcam C270")
         .serial("ABC123")
@@ -54,6 +60,21 @@ fn json_lists_every_device_with_ids_port_properties_and_tags() {
         "/devices/pci0000:00/0000:00:14.0/usb3/3-6/3-6.3"
     );
     assert_eq!(webcam["hub"], false);
+    assert_eq!(webcam["device-class"], "ef");
+    assert_eq!(
+        webcam["interfaces"],
+        serde_json::json!([
+            {"class": "0e", "subclass": "01", "protocol": "00"},
+            {"class": "0e", "subclass": "02", "protocol": "00"},
+            {"class": "01", "subclass": "01", "protocol": "00"},
+        ])
+    );
+    assert_eq!(webcam["in-use-by-host"], serde_json::json!([]));
+    assert_eq!(hub["device-class"], "09");
+    assert_eq!(
+        hub["interfaces"],
+        serde_json::json!([{"class": "09", "subclass": "00", "protocol": "00"}])
+    );
     assert_eq!(webcam["properties"]["ID_SERIAL_SHORT"], "ABC123");
     assert_eq!(webcam["properties"]["DEVNAME"], "/dev/bus/usb/003/005");
     assert_eq!(webcam["tags"], serde_json::json!(["seat", "uaccess"]));
@@ -75,10 +96,14 @@ fn text_is_udevadm_like_with_sorted_properties() {
     );
     assert_eq!(
         lines[1],
+        "Class: device ef/02/01, interfaces 0e/01/00, 0e/02/00, 01/01/00"
+    );
+    assert_eq!(
+        lines[2],
         "P: /devices/pci0000:00/0000:00:14.0/usb3/3-6/3-6.3"
     );
-    assert_eq!(lines[2], "M: 3-6.3");
-    assert_eq!(lines[3], "N: bus/usb/003/005");
+    assert_eq!(lines[3], "M: 3-6.3");
+    assert_eq!(lines[4], "N: bus/usb/003/005");
     let property_names: Vec<&str> = lines
         .iter()
         .filter_map(|line| line.strip_prefix("E: "))
@@ -94,6 +119,47 @@ fn text_is_udevadm_like_with_sorted_properties() {
         text.contains("(hub, never attached)"),
         "the root hub is marked"
     );
+}
+
+/// A USB disk with a mounted partition says so in both forms; one that is not configured has no
+/// interfaces.
+#[test]
+fn a_disk_the_host_uses_is_marked_with_the_reason() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(
+        &UsbDeviceBuilder::usb_disk("2-1", 3)
+            .disk("sdb", (8, 16))
+            .partition("sdb1", (8, 17))
+            .build(),
+    )
+    .expect("disk");
+    tree.write_mountinfo(&[fixtures::Mount {
+        dev: (8, 17),
+        source: "/dev/sdb1",
+        mount_point: "/boot",
+        fs_type: "ext4",
+    }])
+    .expect("mountinfo");
+    let root = tree.root().to_str().expect("utf-8 path");
+    let output = hotplugd(&["--root", root, "list"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "Bus 002 Device 003: ID 0781:5581 SanDisk Ultra",
+            "Class: device 00/00/00, interfaces 08/06/50",
+            "In use by the host (never attached): /dev/sdb1 is mounted on /boot",
+        ]
+    );
+    let output = hotplugd(&["--root", root, "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(
+        listed[0]["in-use-by-host"],
+        serde_json::json!(["/dev/sdb1 is mounted on /boot"])
+    );
+    assert_eq!(listed[0]["device-class"], "00");
 }
 
 #[test]

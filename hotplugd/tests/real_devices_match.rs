@@ -189,3 +189,191 @@ fn a_hub_never_matches_even_a_matcher_of_its_own_attributes() {
         );
     }
 }
+
+/// The recorded `ID_USB_INTERFACES` (`:030101:030000:`) as class/subclass/protocol triples.
+fn recorded_interfaces(recorded: &Recorded) -> Vec<[u8; 3]> {
+    recorded
+        .udevadm
+        .property("ID_USB_INTERFACES")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|entry| entry.len() == 6)
+        .map(|entry| {
+            let code = |at: usize| u8::from_str_radix(&entry[at..at + 2], 16).expect("hex");
+            [code(0), code(2), code(4)]
+        })
+        .collect()
+}
+
+/// The recorded `TYPE` (`239/2/1`, decimal) as the device's class, subclass and protocol.
+fn recorded_device_codes(recorded: &Recorded) -> [u8; 3] {
+    let codes: Vec<u8> = recorded
+        .udevadm
+        .property("TYPE")
+        .expect("TYPE recorded")
+        .split('/')
+        .map(|code| code.parse().expect("decimal"))
+        .collect();
+    [codes[0], codes[1], codes[2]]
+}
+
+/// Class matchers over the 31 real devices: each row's machine matches exactly the devices that
+/// are no hub and whose recorded `TYPE` has the device codes given and whose recorded
+/// `ID_USB_INTERFACES` has one interface with all the interface codes given.
+#[test]
+fn class_matchers_pick_the_devices_their_recorded_classes_say() {
+    // (machine, matcher, device codes, interface codes): `None` where the matcher sets none.
+    type Codes = [Option<u8>; 3];
+    let table: &[(&str, &str, Codes, Codes)] = &[
+        (
+            "hid",
+            "interface-class: 0x03",
+            [None; 3],
+            [Some(3), None, None],
+        ),
+        (
+            "keyboard",
+            "interface-class: '03'\n      interface-subclass: 1\n      interface-protocol: 1",
+            [None; 3],
+            [Some(3), Some(1), Some(1)],
+        ),
+        (
+            "hid-boot-and-no-protocol",
+            "interface-class: 3\n      interface-subclass: 1\n      interface-protocol: 0",
+            [None; 3],
+            [Some(3), Some(1), Some(0)],
+        ),
+        (
+            "vendor-specific",
+            "interface-class: 0xff",
+            [None; 3],
+            [Some(0xff), None, None],
+        ),
+        (
+            "still-image",
+            "interface-class: 06",
+            [None; 3],
+            [Some(6), None, None],
+        ),
+        (
+            "printer",
+            "interface-class: 07",
+            [None; 3],
+            [Some(7), None, None],
+        ),
+        (
+            "mass-storage",
+            "interface-class: 0x08",
+            [None; 3],
+            [Some(8), None, None],
+        ),
+        (
+            "video",
+            "interface-class: 0e",
+            [None; 3],
+            [Some(0x0e), None, None],
+        ),
+        (
+            "hub-interface",
+            "interface-class: 9",
+            [None; 3],
+            [Some(9), None, None],
+        ),
+        (
+            "diagnostic",
+            "interface-class: 0xdc",
+            [None; 3],
+            [Some(0xdc), None, None],
+        ),
+        (
+            "misc-device",
+            "device-class: 0xef",
+            [Some(0xef), None, None],
+            [None; 3],
+        ),
+        (
+            "vendor-device-10",
+            "device-class: ff\n      device-subclass: 0x10",
+            [Some(0xff), Some(0x10), None],
+            [None; 3],
+        ),
+        (
+            "per-interface-vendor",
+            "device-class: 0\n      interface-class: 0xff\n      interface-protocol: 0xff",
+            [Some(0), None, None],
+            [Some(0xff), None, Some(0xff)],
+        ),
+    ];
+    let recorded = all_recorded();
+    let mut config = String::from("machines:\n");
+    let mut expected = BTreeMap::new();
+    let holds = |wanted: &Codes, actual: [u8; 3]| {
+        wanted
+            .iter()
+            .zip(actual)
+            .all(|(wanted, actual)| wanted.is_none_or(|wanted| wanted == actual))
+    };
+    for (machine, matcher, device_codes, interface_codes) in table {
+        config.push_str(&format!("  {machine}:\n    devices:\n    - {matcher}\n"));
+        let names: BTreeSet<String> = recorded
+            .iter()
+            .filter(|r| !r.is_hub())
+            .filter(|r| holds(device_codes, recorded_device_codes(r)))
+            .filter(|r| {
+                interface_codes.iter().all(Option::is_none)
+                    || recorded_interfaces(r)
+                        .into_iter()
+                        .any(|interface| holds(interface_codes, interface))
+            })
+            .map(|r| r.name.clone())
+            .collect();
+        expected.insert((*machine).to_owned(), names);
+    }
+    let matched = matched_by_machine(&config, &recorded);
+    assert_eq!(matched, expected);
+
+    // What a user checks by hand: the two keyboards, and no device whose interfaces are split
+    // across the criteria (both keyboards have 03/01/01 and 03/00/00, none 03/01/00).
+    assert_eq!(
+        matched["keyboard"],
+        BTreeSet::from([
+            "holtek-usb-keyboard-04d9-1603".to_owned(),
+            "kinesis-keyboard-05f3-0007".to_owned()
+        ])
+    );
+    assert!(matched["hid"].contains("yubico-security-key-1050-0120"));
+    assert!(matched["hid-boot-and-no-protocol"].is_empty());
+    assert!(matched["hub-interface"].is_empty(), "hubs never match");
+    assert!(matched["still-image"].contains("canon-powershot-sx200-04a9-31c0"));
+    assert!(!matched["vendor-specific"].is_empty() && !matched["misc-device"].is_empty());
+}
+
+#[test]
+fn a_class_mismatch_on_a_real_device_is_explained_in_words() {
+    let recorded = all_recorded();
+    let find = |prefix: &str| {
+        recorded
+            .iter()
+            .find(|r| r.name.starts_with(prefix))
+            .expect("recorded")
+    };
+    let config = parse_main_file(
+        "machines:\n  print-vm:\n    devices:\n    - interface-class: 07\n  cam:\n    devices:\n    - device-class: 0x0e\n",
+        Path::new("config.yml"),
+    )
+    .expect("valid");
+    let reason = |machine: usize, device: &Recorded| {
+        config.machines[machine]
+            .rules
+            .explain(&device.device)
+            .map(|m| m.to_string())
+    };
+    assert_eq!(
+        reason(0, find("holtek")).as_deref(),
+        Some("no interface with class 07 (interfaces: 03/01/01, 03/00/00)")
+    );
+    assert_eq!(
+        reason(1, find("goodix")).as_deref(),
+        Some("device-class ef != 0e")
+    );
+}

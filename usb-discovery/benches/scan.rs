@@ -3,19 +3,23 @@
 //!
 //! The tree (a `fixtures::FixtureTree` in the temporary directory, on the real disk) holds 10
 //! buses, each with a root hub, 9 hubs on its ports and 10 devices behind each hub: 1000 USB
-//! devices, each with one interface. Every device is a copy of a bundled real recording (its ~25-60
-//! attribute files, its uevent and its udev database record), moved to its own bus, port, device
+//! devices. Every device is a copy of a bundled real recording (its ~25-60 attribute files, its
+//! uevent, its udev database record and its interface folders), moved to its own bus, port, device
 //! number and `c189:<minor>` record.
 //!
 //! What a scan does (`usb-discovery/src/sysfs.rs`): list `sys/bus/usb/devices` (devices and
 //! interfaces), canonicalize `sys` once, and for each name without `:` canonicalize its link and
 //! read `uevent`, `dev`, the udev record `run/udev/data/c189:<minor>`, `busnum`, `devnum`,
-//! `idVendor`, `idProduct`, `bDeviceClass`, and try `manufacturer`, `product` and `serial` (absent
-//! ones fail to open). The floor is `cat` of exactly the files it reads that exist, by their real
-//! paths, in one process with its output to `/dev/null`: it includes the process start and every
-//! open/read/close, and excludes the directory listing, the canonicalizations, the failed opens of
-//! absent optional attributes, and all parsing. It also reports the start of `cat` alone, and the
-//! same reads done in this process with `std::fs::read` (no process start).
+//! `idVendor`, `idProduct`, `bDeviceClass`, `bDeviceSubClass`, `bDeviceProtocol`, try
+//! `manufacturer`, `product` and `serial` (absent ones fail to open), and for a device with
+//! interfaces `bConfigurationValue` and each interface's `bInterfaceClass`, `bInterfaceSubClass`
+//! and `bInterfaceProtocol`; then it tries to list `sys/class/block` once (absent here: no USB
+//! disk, so neither `proc/self/mountinfo` nor `proc/swaps` is read). The floor is `cat` of exactly
+//! the files it reads that exist, by their real paths, in one process with its output to
+//! `/dev/null`: it includes the process start and every open/read/close, and excludes the
+//! directory listing, the canonicalizations, the failed opens of absent optional attributes, and
+//! all parsing. It also reports the start of `cat` alone, and the same reads done in this process
+//! with `std::fs::read` (no process start).
 //!
 //! Every figure is with a warm page and dentry cache (each measurement runs after warm-up runs),
 //! which is the fair comparison: a host's sysfs is in memory.
@@ -27,7 +31,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fixtures::{recordings, DeviceFiles, FixtureTree, Recording};
+use fixtures::{recordings, DeviceFiles, FixtureTree, InterfaceFiles, Recording};
 use usb_discovery::{Discovery, SysfsDiscovery};
 
 /// Buses in the tree; each holds 100 devices.
@@ -77,19 +81,30 @@ fn relocate(template: &DeviceFiles, devpath: String, bus: u16, number: u16) -> D
             }
         })
         .collect();
-    let interface_name = if kernel_name.starts_with("usb") {
-        format!("{bus}-0:1.0")
+    let interface_prefix = if kernel_name.starts_with("usb") {
+        format!("{bus}-0")
     } else {
-        format!("{kernel_name}:1.0")
+        kernel_name.clone()
     };
-    let interface = b"DEVTYPE=usb_interface\nINTERFACE=255/0/0\nMODALIAS=usb:v0000p0000\n".to_vec();
+    let interfaces = template
+        .interfaces
+        .iter()
+        .map(|interface| {
+            let position = interface.name.split_once(':').map_or("1.0", |(_, p)| p);
+            InterfaceFiles {
+                name: format!("{interface_prefix}:{position}"),
+                ..interface.clone()
+            }
+        })
+        .collect();
     DeviceFiles {
         devpath,
         attributes,
         uevent: uevent.into_bytes(),
         dev: (189, minor),
         udev_db: template.udev_db.clone(),
-        interfaces: vec![(interface_name, interface)],
+        interfaces,
+        block_devices: Vec::new(),
     }
 }
 
@@ -185,13 +200,33 @@ fn files_read(tree: &FixtureTree, placed: &[Placed]) -> Vec<PathBuf> {
             root.join("run/udev/data")
                 .join(format!("c{}:{}", device.files.dev.0, device.files.dev.1)),
         );
-        for name in ["busnum", "devnum", "idVendor", "idProduct", "bDeviceClass"] {
+        for name in [
+            "busnum",
+            "devnum",
+            "idVendor",
+            "idProduct",
+            "bDeviceClass",
+            "bDeviceSubClass",
+            "bDeviceProtocol",
+        ] {
             files.push(dir.join(name));
         }
         for name in ["manufacturer", "product", "serial"] {
             let path = dir.join(name);
             if path.exists() {
                 files.push(path);
+            }
+        }
+        if !device.files.interfaces.is_empty() {
+            files.push(dir.join("bConfigurationValue"));
+        }
+        for interface in &device.files.interfaces {
+            for name in [
+                "bInterfaceClass",
+                "bInterfaceSubClass",
+                "bInterfaceProtocol",
+            ] {
+                files.push(dir.join(&interface.name).join(name));
             }
         }
     }

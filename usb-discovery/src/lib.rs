@@ -7,6 +7,11 @@
 //! vanishes during a scan is left out; one that cannot be read is left out with a warning; neither
 //! fails the scan.
 //!
+//! Each [`UsbDevice`] carries its device class, subclass and protocol and the interfaces of its
+//! active configuration (read from the interface folders, `3-6.3:1.0/bInterfaceClass` …), and how
+//! the host uses it ([`UsbDevice::host_use`], the in-use guard's input: a block device below it
+//! that is mounted, active swap or held by device-mapper, md or LVM; see [`HostUse`]).
+//!
 //! [`UsbDevice`] implements [`hotplug_match::Device`], the view the matcher works on.
 //!
 //! ```
@@ -41,11 +46,13 @@
 
 mod device;
 mod error;
+mod host_use;
 mod sysfs;
 mod uevent;
 
 pub use device::UsbDevice;
 pub use error::Error;
+pub use host_use::HostUse;
 pub use sysfs::SysfsDiscovery;
 #[cfg(feature = "testing")]
 pub use uevent::{

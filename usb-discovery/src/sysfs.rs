@@ -4,17 +4,26 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use hotplug_match::Interface;
 use udev_db::{UdevDatabase, UdevRecord, Uevent};
 
+use crate::host_use::HostUseReader;
 use crate::{Discovery, Error, Scan, Unreadable, UsbDevice};
 
-/// Reads USB devices from `<root>/sys/bus/usb/devices` and `<root>/run/udev/data`.
+/// Reads USB devices from `<root>/sys/bus/usb/devices` and `<root>/run/udev/data`, and how the
+/// host uses them from `<root>/sys/class/block`, `<root>/proc/self/mountinfo` and
+/// `<root>/proc/swaps` (see [`HostUse`](crate::HostUse)).
 #[derive(Debug, Clone)]
 pub struct SysfsDiscovery {
     sys: PathBuf,
     bus_devices: PathBuf,
     udev: UdevDatabase,
+    host_use: HostUseReader,
 }
+
+/// The interfaces of one device as the bus list names them: `(configuration, interface number,
+/// name)`, the name being `3-6.3:1.0` (`3-0:1.0` for the root hub `usb3`).
+type InterfaceNames = Vec<(u8, u8, String)>;
 
 impl SysfsDiscovery {
     /// Discovery on the system whose file tree starts at `root` (`/` on a host).
@@ -23,17 +32,31 @@ impl SysfsDiscovery {
             sys: root.join("sys"),
             bus_devices: root.join("sys/bus/usb/devices"),
             udev: UdevDatabase::new(root),
+            host_use: HostUseReader::new(root),
         }
     }
 
-    /// Reads the device `sys/bus/usb/devices/<kernel_name>`; `None` when it is not a `usb_device`
-    /// (an interface).
+    /// Reads the device `sys/bus/usb/devices/<kernel_name>`, with how the host uses it; `None`
+    /// when it is not a `usb_device` (an interface).
     pub fn read_device(&self, kernel_name: &str) -> Result<Option<UsbDevice>, Error> {
         let sys = canonical(&self.sys)?;
-        self.read_device_in(&sys, kernel_name)
+        let Some(device) = self.read_device_in(&sys, kernel_name, None)? else {
+            return Ok(None);
+        };
+        let mut devices = [device];
+        self.host_use.assess(&mut devices);
+        let [device] = devices;
+        Ok(Some(device))
     }
 
-    fn read_device_in(&self, sys: &Path, kernel_name: &str) -> Result<Option<UsbDevice>, Error> {
+    /// Reads one device; its interfaces are `interfaces` when the bus list gave them, else found
+    /// in its folder.
+    fn read_device_in(
+        &self,
+        sys: &Path,
+        kernel_name: &str,
+        interfaces: Option<&InterfaceNames>,
+    ) -> Result<Option<UsbDevice>, Error> {
         let dir = canonical(&self.bus_devices.join(kernel_name))?;
         let uevent_path = dir.join("uevent");
         let uevent = Uevent::parse(&read_bytes(&uevent_path)?);
@@ -53,17 +76,23 @@ impl SysfsDiscovery {
         let number = |name: &str, radix: u32| parse_number(&dir.join(name), radix);
         let (major, minor) = parse_dev(&dir.join("dev"))?;
         let record = self.udev.char_device(major, minor)?;
+        let found;
+        let interface_names = match interfaces {
+            Some(names) => names,
+            None => {
+                found = interfaces_in(&dir, kernel_name)?;
+                &found
+            }
+        };
         let device = UsbDevice {
             bus: number("busnum", 10)?,
             device: number("devnum", 10)?,
             vendor_id: number("idVendor", 16)?,
             product_id: number("idProduct", 16)?,
-            device_class: u8::try_from(number("bDeviceClass", 16)?).map_err(|_| {
-                Error::BadValue {
-                    path: dir.join("bDeviceClass"),
-                    reason: "not a byte".to_owned(),
-                }
-            })?,
+            device_class: parse_code(&dir.join("bDeviceClass"))?,
+            device_subclass: parse_code(&dir.join("bDeviceSubClass"))?,
+            device_protocol: parse_code(&dir.join("bDeviceProtocol"))?,
+            interfaces: read_interfaces(&dir, interface_names)?,
             kernel_name: kernel_name.to_owned(),
             manufacturer: optional(attribute("manufacturer"))?,
             product: optional(attribute("product"))?,
@@ -76,6 +105,7 @@ impl SysfsDiscovery {
                 .collect::<BTreeSet<_>>(),
             initialized: record.is_some(),
             devpath,
+            host_use: Vec::new(),
         };
         Ok(Some(device))
     }
@@ -90,25 +120,38 @@ impl Discovery for SysfsDiscovery {
         let entries = std::fs::read_dir(&self.bus_devices).map_err(list_error)?;
         let sys = canonical(&self.sys)?;
         let mut scan = Scan::default();
+        let mut names = Vec::new();
+        // Interfaces (`3-6.3:1.0`) are never devices; the list names them, so a device's
+        // interfaces are known without listing its folder.
+        let mut interfaces: BTreeMap<String, InterfaceNames> = BTreeMap::new();
         for entry in entries {
             let name = entry.map_err(list_error)?.file_name();
-            let name = name.to_string_lossy();
-            // Interfaces (`3-6.3:1.0`) are never devices; skip them without reading anything.
-            if name.contains(':') {
-                continue;
+            let name = name.to_string_lossy().into_owned();
+            match parse_interface_name(&name) {
+                Some((device, configuration, number)) => interfaces
+                    .entry(device)
+                    .or_default()
+                    .push((configuration, number, name)),
+                None if name.contains(':') => {}
+                None => names.push(name),
             }
-            match self.read_device_in(&sys, &name) {
+        }
+        let none = InterfaceNames::new();
+        for name in names {
+            let device_interfaces = interfaces.get(&name).unwrap_or(&none);
+            match self.read_device_in(&sys, &name, Some(device_interfaces)) {
                 Ok(Some(device)) => scan.devices.push(device),
                 Ok(None) => {}
                 Err(error) if error.is_vanished() => {
                     log::debug!("USB device {name} went away during the scan: {error}");
                 }
                 Err(error) => scan.unreadable.push(Unreadable {
-                    kernel_name: name.into_owned(),
+                    kernel_name: name,
                     problem: chain(&error),
                 }),
             }
         }
+        self.host_use.assess(&mut scan.devices);
         scan.devices
             .sort_by_key(|device| (device.bus, device.device));
         scan.unreadable.sort();
@@ -200,6 +243,79 @@ fn parse_number(path: &Path, radix: u32) -> Result<u16, Error> {
             }
         ),
     })
+}
+
+/// A class, subclass or protocol code: two hex digits.
+fn parse_code(path: &Path) -> Result<u8, Error> {
+    let value = read_attribute(path)?;
+    u8::from_str_radix(value.trim(), 16).map_err(|_| Error::BadValue {
+        path: path.to_owned(),
+        reason: format!("{value:?} is not a hexadecimal byte"),
+    })
+}
+
+/// The device, configuration and interface number an interface's name gives:
+/// `3-6.3:1.0` is interface 0 of configuration 1 of `3-6.3`; `3-0:1.0` one of the root hub `usb3`.
+fn parse_interface_name(name: &str) -> Option<(String, u8, u8)> {
+    let (device, position) = name.split_once(':')?;
+    let (configuration, number) = position.split_once('.')?;
+    let device = match device.strip_suffix("-0") {
+        Some(bus) if !bus.contains('-') => format!("usb{bus}"),
+        _ => device.to_owned(),
+    };
+    Some((device, configuration.parse().ok()?, number.parse().ok()?))
+}
+
+/// The interfaces in the folder `dir` of the device `kernel_name` (for one device read alone).
+fn interfaces_in(dir: &Path, kernel_name: &str) -> Result<InterfaceNames, Error> {
+    let cannot_list = |source| Error::ReadFile {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut names = InterfaceNames::new();
+    for entry in std::fs::read_dir(dir).map_err(cannot_list)? {
+        let name = entry.map_err(cannot_list)?.file_name();
+        let name = name.to_string_lossy();
+        if let Some((device, configuration, number)) = parse_interface_name(&name) {
+            if device == kernel_name {
+                names.push((configuration, number, name.into_owned()));
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The interfaces of the active configuration (`bConfigurationValue`; empty: not configured), by
+/// interface number, read from their folders below the device's `dir`.
+fn read_interfaces(dir: &Path, names: &InterfaceNames) -> Result<Vec<Interface>, Error> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = dir.join("bConfigurationValue");
+    let value = read_attribute(&path)?;
+    let active: u8 = match value.trim() {
+        "" => return Ok(Vec::new()),
+        written => written.parse().map_err(|_| Error::BadValue {
+            path: path.clone(),
+            reason: format!("{value:?} is not a configuration number"),
+        })?,
+    };
+    let mut current: Vec<&(u8, u8, String)> = names
+        .iter()
+        .filter(|(configuration, _, _)| *configuration == active)
+        .collect();
+    current.sort();
+    current
+        .into_iter()
+        .map(|(_, _, name)| {
+            let interface = dir.join(name);
+            Ok(Interface {
+                class: parse_code(&interface.join("bInterfaceClass"))?,
+                subclass: parse_code(&interface.join("bInterfaceSubClass"))?,
+                protocol: parse_code(&interface.join("bInterfaceProtocol"))?,
+            })
+        })
+        .collect()
 }
 
 fn parse_dev(path: &Path) -> Result<(u32, u32), Error> {

@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fixtures::{recordings, FixtureTree};
-use usb_discovery::{Discovery, SysfsDiscovery};
+use fixtures::{recordings, FixtureTree, Recording};
+use hotplug_match::Interface;
+use usb_discovery::{Discovery, SysfsDiscovery, UsbDevice};
 
 /// For each recording: build its real sysfs/udev layout, scan it, and compare with its udevadm.txt.
 ///
@@ -100,4 +101,126 @@ fn identical_devices_in_one_tree_are_told_apart_by_port() {
         devices[0].properties.get("ID_SERIAL"),
         devices[1].properties.get("ID_SERIAL")
     );
+}
+
+/// The one device discovery finds in a tree holding only `recording`.
+fn discovered_alone(recording: &Recording) -> UsbDevice {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&recording.device_files().expect("loads"))
+        .expect("written");
+    let mut devices = SysfsDiscovery::new(tree.root()).scan().expect("scan");
+    assert_eq!(
+        devices.len(),
+        1,
+        "{}: exactly the one device",
+        recording.name
+    );
+    devices.remove(0)
+}
+
+/// `:030101:030000:` as its triples.
+fn udev_interfaces(value: &str) -> Vec<Interface> {
+    value
+        .split(':')
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let code = |at: usize| u8::from_str_radix(&entry[at..at + 2], 16).expect("hex");
+            Interface {
+                class: code(0),
+                subclass: code(2),
+                protocol: code(4),
+            }
+        })
+        .collect()
+}
+
+/// For each recording: the interfaces discovery reads from its tree's interface folders agree with
+/// the `ID_USB_INTERFACES` udev recorded for it.
+///
+/// udev computes `ID_USB_INTERFACES` from the sysfs `descriptors` file: every distinct
+/// class/subclass/protocol of every interface descriptor, of every configuration and alternate
+/// setting, in order. The folders hold the active configuration's interfaces, each at its current
+/// alternate setting (0 in the fixtures). So:
+/// * every interface discovery reads is in `ID_USB_INTERFACES`;
+/// * for a device with one configuration and no alternate settings (29 of the 31), the distinct
+///   interfaces read, in order, are exactly `ID_USB_INTERFACES`;
+/// * the two multi-TT hubs (Lenovo 17ef:1005, Realtek RTS5411) list a second alternate setting
+///   (09/00/02, one transaction translator per port) that the fixture folders, at setting 0, do
+///   not show; the recorded descriptors have it, and the distinct interfaces of all descriptors
+///   are exactly `ID_USB_INTERFACES` for every recording.
+///
+/// Every one of the 31 recordings has `ID_USB_INTERFACES`; the test fails if one had none.
+#[test]
+fn every_real_device_has_the_interfaces_udev_recorded() {
+    let mut with_alternate_settings = Vec::new();
+    for recording in recordings().expect("bundled recordings") {
+        let name = &recording.name;
+        let device = discovered_alone(&recording);
+        let udevadm = recording.udevadm().expect("udevadm.txt");
+        let recorded = udev_interfaces(
+            udevadm
+                .property("ID_USB_INTERFACES")
+                .unwrap_or_else(|| panic!("{name}: no ID_USB_INTERFACES")),
+        );
+        assert!(!device.interfaces.is_empty(), "{name}: has interfaces");
+        for interface in &device.interfaces {
+            assert!(recorded.contains(interface), "{name}: {interface} recorded");
+        }
+        let descriptors = recording.interface_descriptors().expect("descriptors");
+        let mut every: Vec<Interface> = Vec::new();
+        for descriptor in &descriptors {
+            let interface = Interface {
+                class: descriptor.class,
+                subclass: descriptor.subclass,
+                protocol: descriptor.protocol,
+            };
+            if !every.contains(&interface) {
+                every.push(interface);
+            }
+        }
+        assert_eq!(every, recorded, "{name}: descriptors as udev reads them");
+
+        let mut distinct: Vec<Interface> = Vec::new();
+        for interface in &device.interfaces {
+            if !distinct.contains(interface) {
+                distinct.push(*interface);
+            }
+        }
+        let single_setting = descriptors
+            .iter()
+            .all(|d| d.alternate == 0 && d.configuration == 1);
+        if single_setting {
+            assert_eq!(distinct, recorded, "{name}: interfaces");
+        } else {
+            with_alternate_settings.push(name.clone());
+        }
+    }
+    assert_eq!(
+        with_alternate_settings,
+        ["lenovo-hub-17ef-1005", "realtek-rts5411-hub-0bda-5411"]
+    );
+}
+
+/// The device descriptor's class, subclass and protocol are what udev recorded in `TYPE`
+/// (decimal `class/subclass/protocol`).
+#[test]
+fn every_real_device_has_the_device_class_udev_recorded() {
+    for recording in recordings().expect("bundled recordings") {
+        let device = discovered_alone(&recording);
+        let udevadm = recording.udevadm().expect("udevadm.txt");
+        assert_eq!(
+            format!(
+                "{}/{}/{}",
+                device.device_class, device.device_subclass, device.device_protocol
+            ),
+            udevadm.property("TYPE").unwrap_or_default(),
+            "{}",
+            recording.name
+        );
+        assert!(
+            device.host_use.is_empty(),
+            "{}: no block devices",
+            recording.name
+        );
+    }
 }

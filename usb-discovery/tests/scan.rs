@@ -158,3 +158,136 @@ fn a_missing_root_is_an_error_naming_the_path() {
         "{error}"
     );
 }
+
+fn interface(class: u8, subclass: u8, protocol: u8) -> hotplug_match::Interface {
+    hotplug_match::Interface {
+        class,
+        subclass,
+        protocol,
+    }
+}
+
+#[test]
+fn reads_the_device_codes_and_the_interfaces_of_the_active_configuration() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&UsbDeviceBuilder::root_hub(3).build())
+        .expect("hub");
+    let webcam = UsbDeviceBuilder::new("3-6.3", 5)
+        .class(0xef)
+        .subclass(0x02)
+        .protocol(0x01)
+        .interface(0x0e, 0x01, 0x00)
+        .interface(0x0e, 0x02, 0x00)
+        .interface(0x01, 0x01, 0x00)
+        .build();
+    let dir = tree.add(&webcam).expect("webcam");
+    // An interface of another configuration is not one of the device's now.
+    let other = dir.join("3-6.3:2.0");
+    fs::create_dir(&other).expect("folder");
+    fs::write(other.join("bInterfaceClass"), "07\n").expect("class");
+    std::os::unix::fs::symlink(&other, tree.bus_devices().join("3-6.3:2.0")).expect("bus link");
+    let devices = scan(&tree);
+    let hub = &devices[0];
+    assert_eq!(
+        hub.interfaces,
+        [interface(9, 0, 0)],
+        "the root hub's 3-0:1.0"
+    );
+    let device = &devices[1];
+    assert_eq!(
+        (
+            device.device_class(),
+            device.device_subclass(),
+            device.device_protocol()
+        ),
+        (0xef, 0x02, 0x01)
+    );
+    assert_eq!(
+        device.interfaces(),
+        [
+            interface(0x0e, 1, 0),
+            interface(0x0e, 2, 0),
+            interface(0x01, 1, 0)
+        ]
+    );
+    let alone = SysfsDiscovery::new(tree.root())
+        .read_device("3-6.3")
+        .expect("reads")
+        .expect("a usb_device");
+    assert_eq!(&alone, device, "one device read alone is the same");
+}
+
+#[test]
+fn interfaces_sort_by_number_and_an_unconfigured_device_has_none() {
+    let tree = FixtureTree::new().expect("tree");
+    let codes: Vec<(u8, u8, u8)> = (0..12).map(|n| (0xff, n, 0)).collect();
+    let many = codes
+        .iter()
+        .fold(UsbDeviceBuilder::new("1-1", 2), |builder, &(c, s, p)| {
+            builder.interface(c, s, p)
+        })
+        .build();
+    tree.add(&many).expect("written");
+    let unconfigured = UsbDeviceBuilder::new("1-2", 3).build();
+    let dir = tree.add(&unconfigured).expect("written");
+    fs::write(dir.join("bConfigurationValue"), "\n").expect("configuration 0");
+    let devices = scan(&tree);
+    let subclasses: Vec<u8> = devices[0].interfaces.iter().map(|i| i.subclass).collect();
+    assert_eq!(
+        subclasses,
+        (0..12).collect::<Vec<u8>>(),
+        "1-1:1.10 after 1-1:1.9"
+    );
+    assert!(devices[1].interfaces.is_empty());
+}
+
+#[test]
+fn a_bad_class_code_makes_the_device_unreadable_not_the_scan() {
+    let tree = FixtureTree::new().expect("tree");
+    let dir = tree
+        .add(&UsbDeviceBuilder::new("1-1", 2).build())
+        .expect("written");
+    fs::write(dir.join("1-1:1.0/bInterfaceClass"), "zz\n").expect("corrupt");
+    tree.add(&UsbDeviceBuilder::new("1-2", 3).build())
+        .expect("written");
+    let scan = SysfsDiscovery::new(tree.root()).scan_all().expect("scan");
+    let names: Vec<&str> = scan
+        .devices
+        .iter()
+        .map(|d| d.kernel_name.as_str())
+        .collect();
+    assert_eq!(names, ["1-2"]);
+    assert_eq!(scan.unreadable.len(), 1);
+    assert!(
+        scan.unreadable[0]
+            .problem
+            .ends_with("bInterfaceClass: \"zz\" is not a hexadecimal byte"),
+        "{}",
+        scan.unreadable[0].problem
+    );
+}
+
+#[test]
+fn the_description_is_manufacturer_and_product_trimmed() {
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(
+        &UsbDeviceBuilder::new("1-1", 2)
+            .manufacturer("  VIA Labs, Inc.   ")
+            .product("USB2.0 Hub")
+            .build(),
+    )
+    .expect("written");
+    tree.add(
+        &UsbDeviceBuilder::new("1-2", 3)
+            .product("Only a product")
+            .build(),
+    )
+    .expect("written");
+    tree.add(&UsbDeviceBuilder::new("1-3", 4).manufacturer(" ").build())
+        .expect("written");
+    let descriptions: Vec<String> = scan(&tree).iter().map(|d| d.description()).collect();
+    assert_eq!(
+        descriptions,
+        ["VIA Labs, Inc. USB2.0 Hub", "Only a product", ""]
+    );
+}

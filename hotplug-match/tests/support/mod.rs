@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hotplug_match::Device;
+use hotplug_match::{Device, Interface};
 
 /// Every attribute the matcher can look at, as plain data.
 #[derive(Debug, Clone, Default)]
@@ -11,6 +11,10 @@ pub struct TestDevice {
     pub device: u16,
     pub vendor_id: u16,
     pub product_id: u16,
+    pub device_class: u8,
+    pub device_subclass: u8,
+    pub device_protocol: u8,
+    pub interfaces: Vec<Interface>,
     pub kernel_name: String,
     pub properties: BTreeMap<String, String>,
     pub tags: BTreeSet<String>,
@@ -31,6 +35,18 @@ impl Device for TestDevice {
     fn product_id(&self) -> u16 {
         self.product_id
     }
+    fn device_class(&self) -> u8 {
+        self.device_class
+    }
+    fn device_subclass(&self) -> u8 {
+        self.device_subclass
+    }
+    fn device_protocol(&self) -> u8 {
+        self.device_protocol
+    }
+    fn interfaces(&self) -> &[Interface] {
+        &self.interfaces
+    }
     fn kernel_name(&self) -> &str {
         &self.kernel_name
     }
@@ -48,7 +64,9 @@ impl Device for TestDevice {
     }
 }
 
-/// The webcam of the original README (`Bus 003 Device 005: ID 046d:0825`, port 3-6.3).
+/// The webcam of the original README (`Bus 003 Device 005: ID 046d:0825`, port 3-6.3), with the
+/// descriptors of a Logitech C270: a composite device (class ef/02/01) with video control, video
+/// streaming, audio control and audio streaming interfaces.
 #[allow(dead_code)]
 pub fn webcam() -> TestDevice {
     TestDevice {
@@ -56,6 +74,17 @@ pub fn webcam() -> TestDevice {
         device: 5,
         vendor_id: 0x046d,
         product_id: 0x0825,
+        device_class: 0xef,
+        device_subclass: 0x02,
+        device_protocol: 0x01,
+        interfaces: [(0x0e, 0x01), (0x0e, 0x02), (0x01, 0x01), (0x01, 0x02)]
+            .into_iter()
+            .map(|(class, subclass)| Interface {
+                class,
+                subclass,
+                protocol: 0,
+            })
+            .collect(),
         kernel_name: "3-6.3".into(),
         properties: [
             ("ID_USB_SERIAL_SHORT", "ABC123"),

@@ -2,13 +2,17 @@
 //!
 //! The text layout is `udevadm info --export-db`'s: one paragraph per device (`P:` devpath, `M:`
 //! kernel name, `N:` device node, `E:` properties sorted by name, `TAGS`/`CURRENT_TAGS` as udev
-//! prints them), headed by an `lsusb`-style line. `--json` prints an array of objects.
+//! prints them), headed by an `lsusb`-style line, a line with the device's class, subclass and
+//! protocol and its interfaces' (`Class: device 00/00/00, interfaces 03/01/01, 03/00/00`, the
+//! codes the class keys match), and for a device the host uses, a line saying how. `--json`
+//! prints an array of objects.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+use hotplug_match::Interface;
 use serde::Serialize;
 use usb_discovery::{Discovery, SysfsDiscovery, UsbDevice};
 
@@ -25,9 +29,30 @@ struct ListedDevice<'a> {
     port: &'a str,
     devpath: &'a str,
     hub: bool,
+    device_class: String,
+    interfaces: Vec<ListedInterface>,
+    in_use_by_host: Vec<String>,
     properties: &'a BTreeMap<String, String>,
     tags: &'a BTreeSet<String>,
     current_tags: &'a BTreeSet<String>,
+}
+
+/// One interface in `list --json`: each code as two lower-case hex digits.
+#[derive(Debug, Serialize)]
+struct ListedInterface {
+    class: String,
+    subclass: String,
+    protocol: String,
+}
+
+impl From<&Interface> for ListedInterface {
+    fn from(interface: &Interface) -> Self {
+        ListedInterface {
+            class: format!("{:02x}", interface.class),
+            subclass: format!("{:02x}", interface.subclass),
+            protocol: format!("{:02x}", interface.protocol),
+        }
+    }
 }
 
 impl<'a> From<&'a UsbDevice> for ListedDevice<'a> {
@@ -40,6 +65,13 @@ impl<'a> From<&'a UsbDevice> for ListedDevice<'a> {
             port: &device.kernel_name,
             devpath: &device.devpath,
             hub: device.is_hub(),
+            device_class: format!("{:02x}", device.device_class),
+            interfaces: device
+                .interfaces
+                .iter()
+                .map(ListedInterface::from)
+                .collect(),
+            in_use_by_host: device.host_use.iter().map(ToString::to_string).collect(),
             properties: &device.properties,
             tags: &device.tags,
             current_tags: &device.current_tags,
@@ -69,14 +101,28 @@ pub fn render_json(devices: &[UsbDevice]) -> String {
     serde_json::to_string_pretty(&listed).unwrap_or_default() + "\n"
 }
 
-/// The device's manufacturer and product strings, trimmed, as `lsusb` shows them.
+/// The device's manufacturer and product strings, trimmed, as `lsusb` shows them
+/// ([`UsbDevice::description`]; kept for `explain`, which calls it by this name).
 pub fn description(device: &UsbDevice) -> String {
-    [device.manufacturer.as_deref(), device.product.as_deref()]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ")
+    device.description()
+}
+
+/// `Class: device ef/02/01, interfaces 0e/01/00, 0e/02/00` (`no interfaces` for a device that
+/// is not configured).
+fn class_line(device: &UsbDevice) -> String {
+    let codes = format!(
+        "{:02x}/{:02x}/{:02x}",
+        device.device_class, device.device_subclass, device.device_protocol
+    );
+    let interfaces: Vec<String> = device.interfaces.iter().map(ToString::to_string).collect();
+    if interfaces.is_empty() {
+        format!("Class: device {codes}, no interfaces\n")
+    } else {
+        format!(
+            "Class: device {codes}, interfaces {}\n",
+            interfaces.join(", ")
+        )
+    }
 }
 
 /// The udevadm-like text.
@@ -86,7 +132,7 @@ pub fn render_text(devices: &[UsbDevice]) -> String {
         if index > 0 {
             text.push('\n');
         }
-        let description = description(device);
+        let description = device.description();
         let hub = if device.is_hub() {
             " (hub, never attached)"
         } else {
@@ -96,6 +142,14 @@ pub fn render_text(devices: &[UsbDevice]) -> String {
             "Bus {:03} Device {:03}: ID {:04x}:{:04x} {description}{hub}\n",
             device.bus, device.device, device.vendor_id, device.product_id
         ));
+        text.push_str(&class_line(device));
+        if device.is_in_use_by_host() {
+            let uses: Vec<String> = device.host_use.iter().map(ToString::to_string).collect();
+            text.push_str(&format!(
+                "In use by the host (never attached): {}\n",
+                uses.join("; ")
+            ));
+        }
         text.push_str(&format!(
             "P: {}\nM: {}\n",
             device.devpath, device.kernel_name

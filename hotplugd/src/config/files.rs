@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use hotplug_match::{MachineRules, MatcherSpec, RulePath};
+use hotplug_match::{DenyRules, MachineRules, MatcherSpec, RulePath};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -16,19 +16,21 @@ use super::{parse_duration, ConfigError, Machine, DEFAULT_INTERVAL};
 #[serde(
     deny_unknown_fields,
     rename_all = "kebab-case",
-    expecting = "a mapping of interval, libvirt-uri and machines"
+    expecting = "a mapping of interval, libvirt-uri, deny and machines"
 )]
 struct MainFileSpec {
     interval: Option<String>,
     libvirt_uri: Option<String>,
+    deny: Option<Vec<MatcherSpec>>,
     machines: Option<MachineMap>,
 }
 
 /// One machine as written: in the main file's `machines:`, or a whole `machines.d` file.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping with devices")]
+#[serde(deny_unknown_fields, expecting = "a mapping with devices and deny")]
 struct MachineSpec {
     devices: Option<Vec<MatcherSpec>>,
+    deny: Option<Vec<MatcherSpec>>,
 }
 
 /// `machines:` in file order; a name given twice is refused, as Go's YAML parser does.
@@ -76,6 +78,8 @@ pub struct MainFile {
     pub interval: Duration,
     /// `libvirt-uri`, when set.
     pub libvirt_uri: Option<String>,
+    /// `deny`: a device matching any of these rules is attached to no machine.
+    pub deny: DenyRules,
     /// `machines`, in file order.
     pub machines: Vec<Machine>,
 }
@@ -116,6 +120,7 @@ pub fn parse_main_file(text: &str, file: &Path) -> Result<MainFile, ConfigError>
             "is empty (leave it out for libvirt's default)".to_owned(),
         ));
     }
+    let deny = deny_rules(&document, &RulePath::root(), spec.deny)?;
     let mut machines = Vec::new();
     for (name, machine) in spec.machines.unwrap_or_default().0 {
         let at = RulePath::root().key("machines").key(name.as_str());
@@ -138,11 +143,13 @@ pub fn parse_main_file(text: &str, file: &Path) -> Result<MainFile, ConfigError>
     Ok(MainFile {
         interval,
         libvirt_uri: spec.libvirt_uri,
+        deny,
         machines,
     })
 }
 
-/// Parses and validates a `machines.d` file's `text` (`devices:` of the machine `name`).
+/// Parses and validates a `machines.d` file's `text` (`devices:` and `deny:` of the machine
+/// `name`).
 ///
 /// ```
 /// use std::path::Path;
@@ -170,15 +177,30 @@ pub fn parse_machine_file(text: &str, file: &Path, name: &str) -> Result<Machine
     })
 }
 
-/// Builds a machine's rules; `at` is where the machine is in the file.
+/// Builds a machine's rules, its deny rules included; `at` is where the machine is in the file.
 fn machine_rules(
     document: &Document<'_>,
     at: &RulePath,
     spec: Option<MachineSpec>,
 ) -> Result<MachineRules, ConfigError> {
-    let devices = spec.and_then(|spec| spec.devices).unwrap_or_default();
-    MachineRules::from_specs(&devices).map_err(|error| {
+    let spec = spec.unwrap_or_default();
+    let devices = spec.devices.unwrap_or_default();
+    let rules = MachineRules::from_specs(&devices).map_err(|error| {
         let path = at.clone().key("devices").join(error.path());
+        document.invalid(path, error.problem().to_string())
+    })?;
+    Ok(rules.with_deny(deny_rules(document, at, spec.deny)?))
+}
+
+/// Builds the `deny:` list found at `at` (the document or a machine); none or an empty list
+/// denies nothing, and each rule is validated like a device matcher.
+fn deny_rules(
+    document: &Document<'_>,
+    at: &RulePath,
+    specs: Option<Vec<MatcherSpec>>,
+) -> Result<DenyRules, ConfigError> {
+    DenyRules::from_specs(&specs.unwrap_or_default()).map_err(|error| {
+        let path = at.clone().key("deny").join(error.path());
         document.invalid(path, error.problem().to_string())
     })
 }

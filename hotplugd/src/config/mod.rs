@@ -5,24 +5,29 @@
 //! ```yaml
 //! interval: 5s                  # Go-style duration; default 5s
 //! libvirt-uri: qemu:///system   # optional
+//! deny:                         # optional: a device matching one goes to no machine
+//! - vendor-id: 0x0781
 //! machines:
 //!   webcam-test:
 //!     devices:                  # alternatives: any one matching is enough
 //!     - vendor-id: 0x046d
 //!       product-id: 0x0825
 //!       port: "3-6.*"
+//!       interface-class: 0x0e   # also device-class/-subclass/-protocol, interface-subclass/-protocol
 //!       udev:
 //!         env:
 //!         - name: ID_USB_SERIAL_SHORT
 //!           equals: 'ABC123'    # or: pattern: '^ABC1[0-9]+$'
 //!         tags: [uaccess]
 //!         current-tags: [uaccess]
+//!     deny:                     # optional: what this machine does not match
+//!     - port: 3-6.4
 //! ```
 //!
 //! Every `*.yml` and `*.yaml` file in `machines.d` next to the main file holds one machine, named
-//! after the file, with its `devices:`. It replaces a machine of the same name in the main file
-//! (with a warning), in that machine's place. Machines keep the config order: the main file's
-//! order, then the `machines.d` files by name.
+//! after the file, with its `devices:` and `deny:`. It replaces a machine of the same name in the
+//! main file (with a warning), in that machine's place. Machines keep the config order: the main
+//! file's order, then the `machines.d` files by name.
 //!
 //! Parsing is pure ([`parse_main_file`], [`parse_machine_file`], [`merge`]); [`load`] reads the
 //! files and hands them over.
@@ -57,7 +62,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hotplug_match::MachineRules;
+use hotplug_match::{DenyRules, MachineRules};
 
 pub use duration::{format_duration, parse_duration, DurationProblem};
 pub use error::{ConfigError, Position};
@@ -73,6 +78,8 @@ pub struct Config {
     pub interval: Duration,
     /// The libvirt connection URI of the file, when set (the command line may override it).
     pub libvirt_uri: Option<String>,
+    /// The top-level deny rules: a device matching any of them is attached to no machine.
+    pub deny: DenyRules,
     /// The machines in config order: the main file's order, then `machines.d` by file name.
     pub machines: Vec<Machine>,
     /// The main file's machines that a `machines.d` file replaced.
@@ -84,7 +91,8 @@ pub struct Config {
 pub struct Machine {
     /// The libvirt domain name.
     pub name: String,
-    /// The matchers; a device matching any of them matches the machine.
+    /// The matchers and the machine's deny rules; a device matching any matcher and no deny rule
+    /// matches the machine.
     pub rules: MachineRules,
     /// The file that defines the machine.
     pub source: PathBuf,
@@ -128,6 +136,7 @@ pub fn merge(main: MainFile, snippets: Vec<Machine>) -> Config {
     Config {
         interval: main.interval,
         libvirt_uri: main.libvirt_uri,
+        deny: main.deny,
         machines,
         replacements,
     }
