@@ -45,8 +45,33 @@ pub enum PlacementKind {
     Busy,
     /// A person put it on hold: it goes nowhere until replugged or released.
     OnHold,
+    /// A top-level deny rule keeps it on the host.
+    Denied,
+    /// The host uses it (a mounted file system, swap, a device-mapper member): never attached.
+    InUse,
     /// No running machine matches it.
     Unassigned,
+}
+
+/// One interface of a device's active configuration: each code as two lower-case hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InterfaceReport {
+    /// `bInterfaceClass`.
+    pub class: String,
+    /// `bInterfaceSubClass`.
+    pub subclass: String,
+    /// `bInterfaceProtocol`.
+    pub protocol: String,
+}
+
+impl From<&hotplug_match::Interface> for InterfaceReport {
+    fn from(interface: &hotplug_match::Interface) -> Self {
+        InterfaceReport {
+            class: format!("{:02x}", interface.class),
+            subclass: format!("{:02x}", interface.subclass),
+            protocol: format!("{:02x}", interface.protocol),
+        }
+    }
 }
 
 /// One device.
@@ -65,6 +90,10 @@ pub struct DeviceReport {
     pub port: String,
     /// Whether it is a hub (never attached).
     pub hub: bool,
+    /// `bDeviceClass`, two lower-case hex digits.
+    pub device_class: String,
+    /// The interfaces of its active configuration.
+    pub interfaces: Vec<InterfaceReport>,
     /// Manufacturer and product strings.
     pub description: String,
     /// The machines whose rules match it, in config order.
@@ -73,6 +102,9 @@ pub struct DeviceReport {
     pub assigned: Option<String>,
     /// How it is placed.
     pub placement: PlacementKind,
+    /// Why, in words, when the host keeps it: the deny rule (`excluded by deny[0] (…)`), what
+    /// uses it (`/dev/sdb1 is mounted on /boot`), or its hold.
+    pub placement_reason: Option<String>,
     /// The machine holding it when it is busy.
     pub busy_on: Option<String>,
     /// Other running matching machines that do not get it.
@@ -293,7 +325,19 @@ fn device_report(
         Some(Placement::Held { machine }) => (PlacementKind::Held, Some(machine.clone()), None),
         Some(Placement::Busy { machine }) => (PlacementKind::Busy, None, Some(machine.clone())),
         Some(Placement::OnHold) => (PlacementKind::OnHold, None, None),
+        Some(Placement::Denied { .. }) => (PlacementKind::Denied, None, None),
+        Some(Placement::InUse { .. }) => (PlacementKind::InUse, None, None),
         Some(Placement::Unassigned) | None => (PlacementKind::Unassigned, None, None),
+    };
+    let placement_reason = match decision.map(|decision| &decision.placement) {
+        Some(Placement::Denied { rule }) => Some(rule.clone()),
+        Some(Placement::InUse { reason }) => Some(reason.clone()),
+        Some(Placement::OnHold) => Some(
+            "on hold: detached by a person; it goes nowhere until it is plugged in again or \
+             released with `attach`"
+                .to_owned(),
+        ),
+        _ => None,
     };
     let reasons = config
         .machines
@@ -310,26 +354,23 @@ fn device_report(
         product_id: hex(device.product_id),
         port: device.kernel_name.clone(),
         hub: device.is_hub(),
-        description: description(device),
+        device_class: format!("{:02x}", device.device_class),
+        interfaces: device
+            .interfaces
+            .iter()
+            .map(InterfaceReport::from)
+            .collect(),
+        description: device.description(),
         matches: matches.to_vec(),
         assigned,
         placement,
+        placement_reason,
         busy_on,
         conflicts: decision
             .map(|decision| decision.conflicts.clone())
             .unwrap_or_default(),
         reasons,
     }
-}
-
-/// The device's manufacturer and product strings, trimmed, as `lsusb` shows them.
-fn description(device: &UsbDevice) -> String {
-    [device.manufacturer.as_deref(), device.product.as_deref()]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The report as one JSON object, with a final newline.
@@ -412,11 +453,13 @@ fn render_device(report: &ExplainReport, device: &DeviceReport, text: &mut Strin
             "busy: held on {machine}, a running VM this configuration does not name: it goes \
              nowhere else"
         ),
-        (PlacementKind::OnHold, ..) => {
-            "on hold: a person detached it; it goes nowhere until it is plugged in again or \
-             released with `attach`"
-                .to_owned()
+        (PlacementKind::OnHold | PlacementKind::Denied, ..) => {
+            device.placement_reason.clone().unwrap_or_default()
         }
+        (PlacementKind::InUse, ..) => format!(
+            "in use by the host: {} (never attached)",
+            device.placement_reason.as_deref().unwrap_or_default()
+        ),
         _ if device.matches.is_empty() => "goes nowhere: no machine matches it".to_owned(),
         _ => "goes nowhere: no matching machine is running".to_owned(),
     };

@@ -247,3 +247,49 @@ fn without_udev_events_the_daemon_attaches_on_the_tick() {
         },
     );
 }
+
+#[test]
+fn a_mounted_disk_is_not_attached_until_it_is_unmounted_and_udev_says_so() {
+    in_private_netns(
+        "a_mounted_disk_is_not_attached_until_it_is_unmounted_and_udev_says_so",
+        |libvirt| {
+            let guest = Guest::create(libvirt, "in-use", GuestKind::Running);
+            let tree = FixtureTree::new().expect("fixture tree");
+            let disk = fixtures::UsbDeviceBuilder::usb_disk("63-1", 4)
+                .disk("sdb", (8, 16))
+                .partition("sdb1", (8, 17))
+                .build();
+            tree.add(&disk).expect("disk added");
+            let mount = fixtures::Mount {
+                dev: (8, 17),
+                source: "/dev/sdb1",
+                mount_point: "/srv/backup",
+                fs_type: "ext4",
+            };
+            tree.write_mountinfo(&[mount]).expect("mountinfo");
+            tree.write_swaps(&[]).expect("swaps");
+            // Any mass-storage interface goes to the guest.
+            let config = format!(
+                "interval: 60s\nmachines:\n  {}:\n    devices:\n    - interface-class: 0x08\n",
+                guest.name()
+            );
+            let daemon = start_daemon(&tree, libvirt, &config, true);
+            assert!(
+                daemon.wait_for_line(&["reconciled: "], GENEROUS).is_some(),
+                "{}",
+                daemon.log()
+            );
+            assert_eq!(guest.owned(), [], "mounted: not attached");
+
+            // Unmounted; udev reports the change.
+            tree.write_mountinfo(&[]).expect("mountinfo");
+            let sender = UeventSender::open().expect("open the uevent sender");
+            sender
+                .send(&uevent("change", &disk, 63, 4))
+                .expect("send the change event");
+            let disk_spec = spec(63, 4, 0x0781, 0x5581);
+            let attached = wait_for_owned(&guest, &daemon, &[disk_spec], "after unmounting");
+            println!("latency udev change after unmount -> in the live XML: {attached:?}");
+        },
+    );
+}

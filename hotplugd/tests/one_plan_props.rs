@@ -34,6 +34,8 @@ struct Host {
     states: Vec<u8>,
     /// Per machine: the vendors it wants (bit i: VENDORS[i]).
     wants: Vec<u8>,
+    /// The vendors a top-level deny rule keeps on the host (bit i: VENDORS[i]).
+    denied: u8,
     /// Hostdevs of each running machine, then of the unconfigured `foreign`: (port, kind) with
     /// kind 0 owned, 1 owned but stale (replugged), 2 set up by hand.
     hostdevs: Vec<Vec<(u16, u8)>>,
@@ -55,8 +57,9 @@ fn host() -> impl Strategy<Value = Host> {
             proptest::collection::vec((1u16..8, 0u8..3), 0..3),
             MACHINES.len() + 1,
         ),
+        prop_oneof![2 => Just(0u8), 1 => 1u8..8],
     )
-        .prop_map(|(devices, states, wants, hostdevs)| Host {
+        .prop_map(|(devices, states, wants, hostdevs, denied)| Host {
             devices: devices
                 .into_iter()
                 .map(|(port, (vendor, unreadable))| (port, vendor, unreadable))
@@ -64,6 +67,7 @@ fn host() -> impl Strategy<Value = Host> {
             states,
             wants,
             hostdevs,
+            denied,
         })
 }
 
@@ -78,7 +82,21 @@ fn spec(port: u16, vendor: usize) -> HostdevSpec {
 }
 
 fn config(host: &Host) -> Config {
-    let mut text = String::from("interval: 5s\nmachines:\n");
+    config_denying(host, host.denied)
+}
+
+/// The configuration with a top-level deny rule for each vendor of `denied` (bit i: VENDORS[i]).
+fn config_denying(host: &Host, denied: u8) -> Config {
+    let mut text = String::from("interval: 5s\n");
+    if denied != 0 {
+        text.push_str("deny:\n");
+        for (bit, vendor) in VENDORS.iter().enumerate() {
+            if denied & (1 << bit) != 0 {
+                text.push_str(&format!("- vendor-id: 0x{vendor:04x}\n"));
+            }
+        }
+    }
+    text.push_str("machines:\n");
     for (name, wants) in MACHINES.iter().zip(&host.wants) {
         text.push_str(&format!("  {name}:\n    devices:\n"));
         // A machine that wants nothing matches a port no device has.
@@ -207,5 +225,31 @@ proptest! {
         let received: Vec<_> = applied.report.outcomes.iter().map(|outcome| outcome.action.clone()).collect();
         prop_assert_eq!(&received, &dry.plan.actions);
         prop_assert_eq!(&applied.plan, &dry.plan);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    // A device that a top-level deny rule matches is never attached, and adding deny rules never
+    // adds an attach.
+    #[test]
+    fn a_denied_device_is_never_attached_and_denying_adds_no_attach(host in host()) {
+        let tree = tree(&host);
+        let now = Instant::now();
+        let plan_with = |denied: u8| {
+            let (mut reconciler, _) = reconciler(&tree, mock(&host));
+            reconciler
+                .reconcile(&config_denying(&host, denied), None, now, Mode::DryRun, INTERVAL)
+                .expect("observes")
+                .plan
+        };
+        let without = plan_with(0);
+        let with = plan_with(host.denied | 1);
+        for action in with.actions.iter().filter(|action| action.is_attach()) {
+            let vendor = VENDORS.iter().position(|v| *v == action.hostdev().vendor_id).unwrap();
+            prop_assert!((host.denied | 1) & (1 << vendor) == 0, "{action} of a denied vendor");
+            prop_assert!(without.actions.contains(action), "{action} only with deny rules");
+        }
     }
 }

@@ -74,7 +74,7 @@ pub use hypervisor::{DomainState, Hypervisor, HypervisorView, ObservedDomain};
 pub use libvirt::{LibvirtHypervisor, KEEPALIVE_COUNT, KEEPALIVE_INTERVAL_SECS};
 pub use mock::{Fault, FaultMode, MockCall, MockCallKind, MockHypervisor};
 pub use plan::{
-    plan, Action, Assignment, DeviceDecision, HeldBack, HoldReason, MatchedDevice, Placement, Plan,
-    PlanInput,
+    plan, Action, Assignment, DeviceDecision, Excluded, Exclusion, HeldBack, HoldReason,
+    MatchedDevice, Placement, Plan, PlanInput,
 };
 pub use xml::{hostdev_xml, hostdev_xml_with_policy, parse_usb_hostdevs, StartupPolicy};

@@ -508,4 +508,35 @@ proptest! {
             }
         }
     }
+
+    // Invariant (h), the host keeps what it keeps: a denied device or one in use by the host is
+    // never attached, and excluding a device never adds an attach (of any device).
+    #[test]
+    fn an_excluded_device_is_never_attached_and_excluding_adds_no_attach(
+        scenario in scenario(),
+        picks in proptest::collection::vec((any::<Index>(), any::<bool>()), 0..4),
+    ) {
+        prop_assume!(!scenario.devices.is_empty());
+        let input = scenario.input_with_retries();
+        let without = plan(&input);
+        let mut excluded_input = input.clone();
+        excluded_input.exclusions = picks
+            .iter()
+            .map(|(index, denied)| libvirt_sync::Excluded {
+                device: scenario.devices[index.index(scenario.devices.len())].spec,
+                why: if *denied {
+                    libvirt_sync::Exclusion::Denied { rule: "excluded by deny[0]".into() }
+                } else {
+                    libvirt_sync::Exclusion::InUse { reason: "in use".into() }
+                },
+            })
+            .collect();
+        let with = plan(&excluded_input);
+        for excluded in &excluded_input.exclusions {
+            prop_assert!(!is_attached(&with, &excluded.device), "{:?}", with.actions);
+        }
+        for action in with.actions.iter().filter(|action| action.is_attach()) {
+            prop_assert!(without.actions.contains(action), "{action} only with exclusions");
+        }
+    }
 }

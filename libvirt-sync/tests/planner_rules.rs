@@ -493,3 +493,67 @@ fn an_assigned_device_moves_to_its_machine_and_a_hold_wins_over_it() {
     );
     assert_eq!(placement(&plan, &YUBIKEY), Placement::OnHold);
 }
+
+#[test]
+fn a_denied_device_goes_nowhere_and_is_detached_where_the_daemon_put_it() {
+    let input = PlanInput {
+        devices: vec![wanted_by(WEBCAM, &["vm"]), wanted_by(YUBIKEY, &["vm"])],
+        machines: vec![running("vm", &[owned(YUBIKEY)])],
+        exclusions: vec![
+            libvirt_sync::Excluded {
+                device: WEBCAM,
+                why: libvirt_sync::Exclusion::Denied {
+                    rule: "excluded by deny[0]".into(),
+                },
+            },
+            libvirt_sync::Excluded {
+                device: YUBIKEY,
+                why: libvirt_sync::Exclusion::Denied {
+                    rule: "excluded by deny[1]".into(),
+                },
+            },
+        ],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input);
+    assert_eq!(plan.actions, [detach("vm", YUBIKEY)]);
+    assert_eq!(
+        placement(&plan, &WEBCAM),
+        Placement::Denied {
+            rule: "excluded by deny[0]".into()
+        }
+    );
+}
+
+#[test]
+fn a_device_the_host_uses_is_not_attached_but_stays_where_it_is() {
+    let in_use = |device| libvirt_sync::Excluded {
+        device,
+        why: libvirt_sync::Exclusion::InUse {
+            reason: "/dev/sdb1 is mounted on /boot".into(),
+        },
+    };
+    let input = PlanInput {
+        devices: vec![
+            wanted_by(WEBCAM, &["vm", "other"]),
+            wanted_by(YUBIKEY, &["vm"]),
+        ],
+        machines: vec![running("vm", &[owned(YUBIKEY)]), running("other", &[])],
+        exclusions: vec![in_use(WEBCAM), in_use(YUBIKEY)],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input);
+    assert_eq!(plan.actions, Vec::<Action>::new());
+    assert_eq!(
+        placement(&plan, &WEBCAM),
+        Placement::InUse {
+            reason: "/dev/sdb1 is mounted on /boot".into()
+        }
+    );
+    assert_eq!(conflicts(&plan, &WEBCAM), Vec::<String>::new());
+    assert_eq!(
+        placement(&plan, &YUBIKEY),
+        Placement::Owned { machine: on("vm") },
+        "already attached: not checked again"
+    );
+}

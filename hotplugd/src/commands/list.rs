@@ -8,14 +8,13 @@
 //! prints an array of objects.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use hotplug_match::Interface;
 use serde::Serialize;
 use usb_discovery::{Discovery, SysfsDiscovery, UsbDevice};
 
+use crate::explain::InterfaceReport;
 use crate::Error;
 
 /// One device in `list --json`.
@@ -30,29 +29,11 @@ struct ListedDevice<'a> {
     devpath: &'a str,
     hub: bool,
     device_class: String,
-    interfaces: Vec<ListedInterface>,
+    interfaces: Vec<InterfaceReport>,
     in_use_by_host: Vec<String>,
     properties: &'a BTreeMap<String, String>,
     tags: &'a BTreeSet<String>,
     current_tags: &'a BTreeSet<String>,
-}
-
-/// One interface in `list --json`: each code as two lower-case hex digits.
-#[derive(Debug, Serialize)]
-struct ListedInterface {
-    class: String,
-    subclass: String,
-    protocol: String,
-}
-
-impl From<&Interface> for ListedInterface {
-    fn from(interface: &Interface) -> Self {
-        ListedInterface {
-            class: format!("{:02x}", interface.class),
-            subclass: format!("{:02x}", interface.subclass),
-            protocol: format!("{:02x}", interface.protocol),
-        }
-    }
 }
 
 impl<'a> From<&'a UsbDevice> for ListedDevice<'a> {
@@ -69,7 +50,7 @@ impl<'a> From<&'a UsbDevice> for ListedDevice<'a> {
             interfaces: device
                 .interfaces
                 .iter()
-                .map(ListedInterface::from)
+                .map(InterfaceReport::from)
                 .collect(),
             in_use_by_host: device.host_use.iter().map(ToString::to_string).collect(),
             properties: &device.properties,
@@ -82,15 +63,11 @@ impl<'a> From<&'a UsbDevice> for ListedDevice<'a> {
 /// Prints every USB device under `root`.
 pub fn run(root: &Path, json: bool) -> Result<ExitCode, Error> {
     let devices = SysfsDiscovery::new(root).scan()?;
-    let mut out = std::io::stdout().lock();
-    let text = if json {
+    super::print(&if json {
         render_json(&devices)
     } else {
         render_text(&devices)
-    };
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(Error::Output)?;
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -99,12 +76,6 @@ pub fn render_json(devices: &[UsbDevice]) -> String {
     let listed: Vec<ListedDevice<'_>> = devices.iter().map(ListedDevice::from).collect();
     // Serializing strings, numbers and maps of strings cannot fail.
     serde_json::to_string_pretty(&listed).unwrap_or_default() + "\n"
-}
-
-/// The device's manufacturer and product strings, trimmed, as `lsusb` shows them
-/// ([`UsbDevice::description`]; kept for `explain`, which calls it by this name).
-pub fn description(device: &UsbDevice) -> String {
-    device.description()
 }
 
 /// `Class: device ef/02/01, interfaces 0e/01/00, 0e/02/00` (`no interfaces` for a device that

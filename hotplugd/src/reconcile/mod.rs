@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use libvirt_sync::{
-    apply, plan, Action, ApplyReport, HostdevSpec, Hypervisor, HypervisorView, MatchedDevice,
-    PlanInput,
+    apply, plan, Action, ApplyReport, Excluded, Exclusion, HostdevSpec, Hypervisor, HypervisorView,
+    MatchedDevice, PlanInput,
 };
 use usb_discovery::{Discovery, Unreadable, UsbDevice};
 
@@ -75,9 +75,37 @@ pub struct Observation {
     pub hypervisor: HypervisorView,
 }
 
-/// Step 2: the planner's input. Pure: every device is matched against `config`'s machines once.
+/// What the host keeps of `devices`: those a top-level deny rule matches, and those it uses.
+pub fn exclusions(config: &Config, devices: &[UsbDevice]) -> Vec<Excluded> {
+    devices
+        .iter()
+        .filter_map(|device| {
+            let why = if let Some(denial) = config.deny.explain(device) {
+                Exclusion::Denied {
+                    rule: denial.to_string(),
+                }
+            } else if device.is_in_use_by_host() {
+                let reasons: Vec<String> =
+                    device.host_use.iter().map(ToString::to_string).collect();
+                Exclusion::InUse {
+                    reason: reasons.join("; "),
+                }
+            } else {
+                return None;
+            };
+            Some(Excluded {
+                device: hostdev_of(device),
+                why,
+            })
+        })
+        .collect()
+}
+
+/// Step 2: the planner's input. Pure: every device is matched against `config`'s machines (and its
+/// deny rules) once.
 pub fn plan_input(config: &Config, observation: &Observation, retrying: Vec<Action>) -> PlanInput {
     PlanInput {
+        exclusions: exclusions(config, &observation.devices),
         devices: match_devices(&config.machines, &observation.devices),
         unreadable_devices: observation
             .unreadable

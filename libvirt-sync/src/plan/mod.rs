@@ -75,6 +75,34 @@ pub struct PlanInput {
     pub holds: Vec<HostdevSpec>,
     /// Devices a person assigned to a machine: that machine is the only one they match.
     pub assignments: Vec<Assignment>,
+    /// Devices the host keeps: denied by a rule, or in use by the host.
+    pub exclusions: Vec<Excluded>,
+}
+
+/// A device the host keeps, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Excluded {
+    /// The device.
+    pub device: HostdevSpec,
+    /// Why.
+    pub why: Exclusion,
+}
+
+/// Why the host keeps a device.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Exclusion {
+    /// A deny rule matches it: no machine gets it, and the daemon's hostdevs of it are detached.
+    Denied {
+        /// The rule, in words (`excluded by deny[0] (port 1-4)`).
+        rule: String,
+    },
+    /// The host uses it (a mounted file system, active swap, a device-mapper member on it): it is
+    /// not attached. Where the daemon attached it already, it stays (the host no longer sees its
+    /// block devices then).
+    InUse {
+        /// Why, in words (`/dev/sdb1 is mounted on /boot`).
+        reason: String,
+    },
 }
 
 /// A device a person assigned to a machine, whatever the rules say.
@@ -221,6 +249,16 @@ pub enum Placement {
     /// A person put it on hold (detached it by hand, or with the `detach` command): it goes
     /// nowhere until replugged or released.
     OnHold,
+    /// A deny rule keeps it on the host.
+    Denied {
+        /// The rule, in words.
+        rule: String,
+    },
+    /// The host uses it: it is not attached.
+    InUse {
+        /// Why, in words.
+        reason: String,
+    },
     /// No running machine matches it: it goes nowhere.
     Unassigned,
 }
@@ -233,7 +271,10 @@ impl Placement {
             | Placement::Held { machine }
             | Placement::Busy { machine }
             | Placement::Attach { machine } => Some(machine),
-            Placement::OnHold | Placement::Unassigned => None,
+            Placement::OnHold
+            | Placement::Denied { .. }
+            | Placement::InUse { .. }
+            | Placement::Unassigned => None,
         }
     }
 }
@@ -322,10 +363,27 @@ pub fn plan(input: &PlanInput) -> Plan {
     let mut decisions = Vec::with_capacity(devices.len());
     let mut attaches = Vec::new();
     let on_hold: HashSet<&HostdevSpec> = input.holds.iter().collect();
+    let excluded: HashMap<&HostdevSpec, &Exclusion> = input
+        .exclusions
+        .iter()
+        .map(|excluded| (&excluded.device, &excluded.why))
+        .collect();
     for (index, device) in devices.iter().enumerate() {
         let mut decision = decide(device, &running, holders.of(index));
-        if on_hold.contains(&device.spec) && decision.placement == Placement::Unassigned {
-            decision.placement = Placement::OnHold;
+        match (excluded.get(&device.spec), &decision.placement) {
+            (Some(Exclusion::Denied { rule }), Placement::Unassigned) => {
+                decision.placement = Placement::Denied { rule: rule.clone() };
+            }
+            (_, Placement::Unassigned) if on_hold.contains(&device.spec) => {
+                decision.placement = Placement::OnHold;
+            }
+            (Some(Exclusion::InUse { reason }), Placement::Attach { .. }) => {
+                decision.placement = Placement::InUse {
+                    reason: reason.clone(),
+                };
+                decision.conflicts.clear();
+            }
+            _ => {}
         }
         if let Placement::Attach { machine } = &decision.placement {
             let attach = Action::Attach {
@@ -400,13 +458,17 @@ fn by_machine_then_device(a: &Action, b: &Action) -> std::cmp::Ordering {
     (a.machine(), a.hostdev()).cmp(&(b.machine(), b.hostdev()))
 }
 
-/// The devices with the machines they go to: none for a device on hold, the assigned machine
-/// alone for an assigned one (a hold wins over an assignment).
+/// The devices with the machines they go to: none for a device on hold or denied, the assigned
+/// machine alone for an assigned one (a hold or a deny rule wins over an assignment).
 fn with_holds_and_assignments(input: &PlanInput) -> Vec<MatchedDevice> {
-    if input.holds.is_empty() && input.assignments.is_empty() {
+    if input.holds.is_empty() && input.assignments.is_empty() && input.exclusions.is_empty() {
         return input.devices.clone();
     }
-    let held: HashSet<&HostdevSpec> = input.holds.iter().collect();
+    let mut held: HashSet<&HostdevSpec> = input.holds.iter().collect();
+    // A denied device is wanted by no machine, like one on hold.
+    held.extend(input.exclusions.iter().filter_map(|excluded| {
+        matches!(excluded.why, Exclusion::Denied { .. }).then_some(&excluded.device)
+    }));
     let assigned: HashMap<&HostdevSpec, &str> = input
         .assignments
         .iter()
