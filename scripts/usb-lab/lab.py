@@ -210,7 +210,7 @@ stdio_handler = "file"
 
     def launch(self):
         """Starts libvirtd in empty tmpfs directories of the guest's own (it answers only after
-        probing QEMU, 40-65 s under TCG: `connect` waits for that)."""
+        probing QEMU, about 20 s under TCG: `connect` waits for that)."""
         # Nothing of the host's libvirt configuration or state: empty tmpfs over every libvirt
         # directory (the host's domain definitions would otherwise show through the /etc overlay).
         for directory in ("/etc/libvirt/qemu", "/var/lib/libvirt", "/var/cache/libvirt", "/var/log/libvirt", "/run/libvirt"):

@@ -22,8 +22,8 @@ from lab import LabError, attribute, udev_properties, usb_devices
 
 SCENARIOS = []
 
-# The daemon runs with this interval, so an attach within ATTACH_TIMEOUT of a plug came from the
-# udev event, not from the resync tick.
+# The daemon runs with this interval and every plug follows a reconcile within seconds, so an
+# attach within ATTACH_TIMEOUT of a plug came from the udev event, not from the resync tick.
 INTERVAL = "60s"
 ATTACH_TIMEOUT = 40
 HOT_ID = "lab-hot"
@@ -50,10 +50,6 @@ def alias_of(kernel_name):
         int(attribute(kernel_name, "idVendor"), 16),
         int(attribute(kernel_name, "idProduct"), 16),
     )
-
-
-def owned_aliases(lab):
-    return sorted(h["alias"] for h in lab.libvirt.hostdevs() if (h["alias"] or "").startswith("ua-hotplugd-"))
 
 
 def expect_hostdevs(lab, aliases, what):
