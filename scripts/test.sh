@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of libvirt-usb-hotplugd: formatting, lints, and the whole test suite, including
-# the tests against a real libvirtd + QEMU/KVM guest.
+# the tests against a real libvirtd + QEMU/KVM guest, then (as root) the USB lab: the daemon against
+# a real kernel USB stack in a TCG guest (scripts/usb-lab.sh; about 6-10 minutes: 5-7 for the
+# guest, and on a new machine the kernel package and the release build). A failed lab check fails
+# the run.
 #
 # As root on a fresh Debian/Ubuntu machine it first installs what the build and the tests need
 # (pkg-config, libvirt-dev, libvirt-daemon, QEMU; see scripts/libvirt-env.sh), starts virtlogd and
@@ -8,7 +11,8 @@
 #
 # Not root: the libvirt tests need a libvirtd you started (scripts/libvirt-env.sh start DIR, as
 # root) and HOTPLUGD_TEST_LIBVIRT_URI set; or opt out of them explicitly with
-# HOTPLUGD_SKIP_LIBVIRT_TESTS=1 (they then print that they were skipped).
+# HOTPLUGD_SKIP_LIBVIRT_TESTS=1 (they then print that they were skipped). The lab needs root; as
+# root, HOTPLUGD_SKIP_USB_LAB=1 leaves it out (and says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,3 +39,11 @@ fi
 cargo test -p libvirt-sync --no-default-features -j2
 echo "== cargo test"
 cargo test --workspace --all-features -j2
+if [ "$(id -u)" != 0 ]; then
+    echo "== USB lab: skipped, it needs root (sudo scripts/usb-lab.sh)"
+elif [ "${HOTPLUGD_SKIP_USB_LAB:-}" = 1 ]; then
+    echo "== USB lab: skipped (HOTPLUGD_SKIP_USB_LAB=1)"
+else
+    echo "== USB lab (scripts/usb-lab.sh)"
+    scripts/usb-lab.sh
+fi

@@ -77,12 +77,8 @@ impl Error {
     /// Whether the error only says that the device went away (unplugged during the scan).
     pub fn is_vanished(&self) -> bool {
         match self {
-            Error::ReadFile { source, .. } | Error::ListDevices { source, .. } => {
-                source.kind() == std::io::ErrorKind::NotFound
-            }
-            Error::UdevRecord(udev_db::Error::Read { source, .. }) => {
-                source.kind() == std::io::ErrorKind::NotFound
-            }
+            Error::ReadFile { source, .. } | Error::ListDevices { source, .. } => is_gone(source),
+            Error::UdevRecord(udev_db::Error::Read { source, .. }) => is_gone(source),
             Error::BadValue { .. }
             | Error::OpenUeventMonitor { .. }
             | Error::ReceiveUevent { .. }
@@ -90,5 +86,33 @@ impl Error {
             | Error::OpenUeventSender { .. }
             | Error::SendUevent { .. } => false,
         }
+    }
+}
+
+/// Whether a read failed because its file is gone: absent (`ENOENT`), or an attribute of a device
+/// the kernel is removing (`ENODEV`: between the unplug and the removal of its sysfs directory, the
+/// directory is still there but its attributes no longer read; seen in the USB lab).
+fn is_gone(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::NotFound
+        || error.raw_os_error() == Some(rustix::io::Errno::NODEV.raw_os_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_failure(errno: rustix::io::Errno) -> Error {
+        Error::ReadFile {
+            path: PathBuf::from("/sys/devices/pci0000:00/0000:00:0a.0/usb1/1-4/busnum"),
+            source: std::io::Error::from_raw_os_error(errno.raw_os_error()),
+        }
+    }
+
+    #[test]
+    fn a_device_being_removed_has_vanished_and_other_read_errors_have_not() {
+        assert!(read_failure(rustix::io::Errno::NOENT).is_vanished());
+        assert!(read_failure(rustix::io::Errno::NODEV).is_vanished());
+        assert!(!read_failure(rustix::io::Errno::ACCESS).is_vanished());
+        assert!(!read_failure(rustix::io::Errno::IO).is_vanished());
     }
 }

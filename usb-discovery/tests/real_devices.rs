@@ -1,78 +1,141 @@
-//! Discovery reproduces, for every real device recording, what `udevadm info --query=all` printed.
+//! Discovery reproduces, for every real device recording, what `udevadm info --query=all` printed:
+//! the third-party recordings of real machines (`fixtures/data/real-devices`) and the USB lab's
+//! recordings of a real kernel's and udevd's enumeration (`fixtures/data/lab-devices`).
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use fixtures::{recordings, FixtureTree, Recording};
+use fixtures::{lab_recordings, recordings, FixtureTree, Recording, UdevadmRecord};
 use hotplug_match::Interface;
 use usb_discovery::{Discovery, SysfsDiscovery, UsbDevice};
 
-/// For each recording: build its real sysfs/udev layout, scan it, and compare with its udevadm.txt.
+/// Asserts that DEVICE, as discovery read it, is what udevadm printed for it: the property set,
+/// the tags, the identity the daemon uses.
+fn assert_as_udevadm_printed(device: &UsbDevice, udevadm: &UdevadmRecord, name: &str) {
+    assert_eq!(
+        device.properties,
+        udevadm.properties_without_tags(),
+        "{name}: property set"
+    );
+    assert_eq!(device.tags, udevadm.tags(), "{name}: tags");
+    assert_eq!(
+        device.current_tags,
+        udevadm.current_tags(),
+        "{name}: current tags"
+    );
+    let property = |key: &str| udevadm.property(key).unwrap_or_default().to_owned();
+    assert_eq!(device.devpath, udevadm.devpath, "{name}: devpath");
+    assert_eq!(
+        format!("{:03}", device.bus),
+        property("BUSNUM"),
+        "{name}: bus"
+    );
+    assert_eq!(
+        format!("{:03}", device.device),
+        property("DEVNUM"),
+        "{name}: device"
+    );
+    let product = format!("{:x}/{:x}/", device.vendor_id, device.product_id);
+    assert!(
+        property("PRODUCT").starts_with(&product),
+        "{name}: ids {product}"
+    );
+    assert_eq!(
+        device.kernel_name,
+        udevadm.devpath.rsplit('/').next().unwrap_or_default(),
+        "{name}: kernel name"
+    );
+    let hub_class = property("TYPE").starts_with("9/");
+    assert_eq!(device.is_hub(), hub_class, "{name}: hub");
+}
+
+/// Builds the recording alone in a tree, scans it, and compares with its udevadm.txt.
+fn assert_discovered_alone(recording: &Recording) {
+    let name = &recording.name;
+    let files = recording.device_files().expect("recording loads");
+    let udevadm = recording.udevadm().expect("udevadm.txt parses");
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(&files).expect("device written");
+    let devices = SysfsDiscovery::new(tree.root()).scan().expect("scan");
+    assert_eq!(devices.len(), 1, "{name}: exactly the one device");
+    assert_as_udevadm_printed(&devices[0], &udevadm, name);
+}
+
+/// For each third-party recording: build its real sysfs/udev layout, scan it, and compare with its
+/// udevadm.txt.
 ///
 /// Documented differences between discovery's property set and the recorded `E:` lines:
 /// * `TAGS` and `CURRENT_TAGS` are not properties in discovery: they are kept apart as tag sets (the
-///   original daemon matches tags separately too) and are compared as sets below, since udev writes
+///   original daemon matches tags separately too) and are compared as sets, since udev writes
 ///   them in hash-set order.
 /// * `USEC_INITIALIZED` would come from the record's `I:` line; umockdev-record drops it, so neither
-///   side has it (the reconstructed records have no `I:` line). The builder tests below cover it.
+///   side has it (the reconstructed records have no `I:` line). The lab recordings below have it.
 /// * Recordings of udev before systemd 247 have no `CURRENT_TAGS` and their database no `V:` line;
 ///   udev then treats every tag as current, and so does discovery: expected current tags = `TAGS`.
 #[test]
 fn every_real_device_has_the_properties_and_tags_udevadm_printed() {
     let all = recordings().expect("bundled recordings");
     assert!(!all.is_empty());
-    for recording in all {
-        let name = &recording.name;
-        let files = recording.device_files().expect("recording loads");
-        let udevadm = recording.udevadm().expect("udevadm.txt parses");
-        let tree = FixtureTree::new().expect("tree");
-        tree.add(&files).expect("device written");
-
-        let devices = SysfsDiscovery::new(tree.root()).scan().expect("scan");
-        assert_eq!(devices.len(), 1, "{name}: exactly the one device");
-        let device = &devices[0];
-
-        let expected: BTreeMap<String, String> = udevadm
-            .properties
-            .iter()
-            .filter(|(key, _)| key != "TAGS" && key != "CURRENT_TAGS")
-            .cloned()
-            .collect();
-        assert_eq!(device.properties, expected, "{name}: property set");
-
-        let tags: BTreeSet<String> = udevadm.list_property("TAGS").into_iter().collect();
-        let current_tags: BTreeSet<String> = match udevadm.property("CURRENT_TAGS") {
-            Some(_) => udevadm.list_property("CURRENT_TAGS").into_iter().collect(),
-            None => tags.clone(),
-        };
-        assert_eq!(device.tags, tags, "{name}: tags");
-        assert_eq!(device.current_tags, current_tags, "{name}: current tags");
-
-        // The identity the daemon uses, against the recorded properties.
-        let property = |key: &str| udevadm.property(key).unwrap_or_default().to_owned();
-        assert_eq!(device.devpath, udevadm.devpath, "{name}: devpath");
-        assert_eq!(
-            format!("{:03}", device.bus),
-            property("BUSNUM"),
-            "{name}: bus"
-        );
-        assert_eq!(
-            format!("{:03}", device.device),
-            property("DEVNUM"),
-            "{name}: device"
-        );
-        let product = format!("{:x}/{:x}/", device.vendor_id, device.product_id);
-        assert!(
-            property("PRODUCT").starts_with(&product),
-            "{name}: ids {product}"
-        );
-        assert_eq!(
-            device.kernel_name,
-            udevadm.devpath.rsplit('/').next().unwrap_or_default(),
-            "{name}: kernel name"
-        );
-        let hub_class = property("TYPE").starts_with("9/");
-        assert_eq!(device.is_hub(), hub_class, "{name}: hub");
+    for recording in &all {
+        assert_discovered_alone(recording);
     }
+}
+
+/// The same for each device of the USB lab, whose recordings are a real kernel's sysfs files and
+/// udevd's own database records (with `I:`, so `USEC_INITIALIZED` is compared too), and whose
+/// udevadm.txt is udevadm's verbatim output (with the M: R: U: T: D: L: V: header lines).
+#[test]
+fn every_lab_device_has_the_properties_and_tags_udevadm_printed() {
+    let all = lab_recordings().expect("lab recordings");
+    assert_eq!(all.len(), 8, "two root hubs and six emulated devices");
+    for recording in &all {
+        let udevadm = recording.udevadm().expect("udevadm.txt parses");
+        assert!(
+            udevadm.property("USEC_INITIALIZED").is_some(),
+            "{}: recorded with USEC_INITIALIZED",
+            recording.name
+        );
+        assert_discovered_alone(recording);
+    }
+}
+
+/// All lab devices in one tree, as the kernel laid them out (the hub's devices inside its
+/// directory, both root hubs on one controller): one scan finds each at its port, tells the
+/// keyboard and the tablet (identical ids) apart by port, and flags exactly the hubs.
+#[test]
+fn the_lab_host_scans_as_its_kernel_enumerated_it() {
+    let all = lab_recordings().expect("lab recordings");
+    let tree = FixtureTree::new().expect("tree");
+    for recording in &all {
+        tree.add(&recording.device_files().expect("loads"))
+            .expect("written");
+    }
+    let devices = SysfsDiscovery::new(tree.root()).scan().expect("scan");
+    let ports: Vec<&str> = devices.iter().map(|d| d.kernel_name.as_str()).collect();
+    assert_eq!(
+        ports,
+        ["usb1", "1-1", "1-2", "1-3", "1-3.1", "1-3.2", "1-3.3", "usb2"],
+        "sorted by bus and device number"
+    );
+    for recording in &all {
+        let udevadm = recording.udevadm().expect("udevadm.txt parses");
+        let device = devices
+            .iter()
+            .find(|d| d.devpath == udevadm.devpath)
+            .expect("every recording found");
+        assert_as_udevadm_printed(device, &udevadm, &recording.name);
+    }
+    let hubs: Vec<&str> = devices
+        .iter()
+        .filter(|d| d.is_hub())
+        .map(|d| d.kernel_name.as_str())
+        .collect();
+    assert_eq!(hubs, ["usb1", "1-3", "usb2"]);
+    let ids = |port: &str| {
+        let device = devices.iter().find(|d| d.kernel_name == port).expect(port);
+        (device.vendor_id, device.product_id, device.device)
+    };
+    let (keyboard, tablet) = (ids("1-1"), ids("1-2"));
+    assert_eq!((keyboard.0, keyboard.1), (0x0627, 0x0001));
+    assert_eq!((tablet.0, tablet.1), (0x0627, 0x0001));
+    assert_ne!(keyboard.2, tablet.2, "told apart by device number");
 }
 
 /// Two recordings of identical hubs without serials sit on one bus in one real tree; discovery tells
@@ -222,5 +285,28 @@ fn every_real_device_has_the_device_class_udev_recorded() {
             "{}: no block devices",
             recording.name
         );
+    }
+}
+
+/// The lab's devices, enumerated by a real kernel: the interfaces read from their recorded sysfs
+/// folders are the ones udev lists in `ID_USB_INTERFACES`, in its order.
+#[test]
+fn every_lab_device_has_the_interfaces_udev_recorded() {
+    for recording in lab_recordings().expect("lab recordings") {
+        let name = &recording.name;
+        let device = discovered_alone(&recording);
+        let udevadm = recording.udevadm().expect("udevadm.txt");
+        let Some(listed) = udevadm.property("ID_USB_INTERFACES") else {
+            assert!(device.is_hub() || device.interfaces.is_empty(), "{name}");
+            continue;
+        };
+        let mut distinct: Vec<Interface> = Vec::new();
+        for interface in &device.interfaces {
+            if !distinct.contains(interface) {
+                distinct.push(*interface);
+            }
+        }
+        assert!(!distinct.is_empty(), "{name}: has interfaces");
+        assert_eq!(distinct, udev_interfaces(listed), "{name}");
     }
 }

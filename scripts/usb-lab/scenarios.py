@@ -1,0 +1,369 @@
+"""The lab's checks, in the order they run; each is one function registered with @scenario.
+
+A scenario gets the `Lab` (results, host hot-plug, udev monitor, libvirt with the inner domain, the
+built binary) and returns ``(status, detail)`` for its one check line, or raises `LabError` (a FAIL
+with that detail). After each one the runner detaches every hostdev, stops the daemon and unplugs
+what was hot-plugged, so the next starts from the fixed set of devices.
+
+Timing: `plug_rounds` plugs and unplugs a keyboard on the free root port N times against a running
+attacher and records, per round, kernel add -> libvirt device-added and kernel remove -> libvirt
+device-removed (and udevd's broadcast delay). A new timing scenario (another rule, another attacher
+such as a peer tool) is a new function calling it with its own name.
+"""
+
+import glob
+import os
+import re
+import statistics
+import subprocess
+
+from devices import DISK_IDS, HOTPLUG_KERNEL_NAME, HOTPLUG_PORT, KEYBOARD_IDS, by_role
+from lab import LabError, attribute, udev_properties, usb_devices
+
+SCENARIOS = []
+
+# The daemon runs with this interval and every plug follows a reconcile within seconds, so an
+# attach within ATTACH_TIMEOUT of a plug came from the udev event, not from the resync tick.
+INTERVAL = "60s"
+ATTACH_TIMEOUT = 40
+HOT_ID = "lab-hot"
+
+
+def scenario(name):
+    def register(function):
+        SCENARIOS.append((name, function))
+        return function
+
+    return register
+
+
+def machine(lab, matchers):
+    """The `machines:` body of a configuration: the inner domain with MATCHERS (YAML lines)."""
+    body = "".join(f"      {line}\n" for line in matchers)
+    return f"  {lab.domain}:\n    devices:\n{body}"
+
+
+def alias_of(kernel_name):
+    return "ua-hotplugd-{}-{}-{:04x}-{:04x}".format(
+        int(attribute(kernel_name, "busnum")),
+        int(attribute(kernel_name, "devnum")),
+        int(attribute(kernel_name, "idVendor"), 16),
+        int(attribute(kernel_name, "idProduct"), 16),
+    )
+
+
+def expect_hostdevs(lab, aliases, what):
+    """The inner domain's live XML has exactly the hostdevs ALIASES, and `info usb` shows each."""
+    found = sorted(h["alias"] for h in lab.libvirt.hostdevs())
+    if found != sorted(aliases):
+        raise LabError(f"{what}: the domain's hostdevs are {found}, expected {sorted(aliases)}")
+    info = lab.libvirt.info_usb()
+    missing = [alias for alias in aliases if alias not in info]
+    if missing:
+        raise LabError(f"{what}: `info usb` does not show {missing}: {info.strip()!r}")
+
+
+# --- discovery -----------------------------------------------------------------------------------
+
+
+def split_tags(value):
+    return {tag for tag in (value or "").split(":") if tag}
+
+
+@scenario("discovery")
+def discovery(lab):
+    """`list --json` equals `udevadm info` for every usb_device: every property (USEC_INITIALIZED
+    included), the tags and the current tags."""
+    subprocess.run(["udevadm", "settle", "--timeout=60"], check=True)
+    listed = {device["devpath"]: device for device in lab.hotplugd.json("list", "--json")}
+    names = usb_devices()
+    problems = []
+    properties = 0
+    initialized = 0
+    for name in names:
+        udev = udev_properties(name)
+        device = listed.pop(udev["DEVPATH"], None)
+        if device is None:
+            problems.append(f"{name}: not in list --json")
+            continue
+        expected = {key: value for key, value in udev.items() if key not in ("TAGS", "CURRENT_TAGS")}
+        for key in sorted(set(expected) | set(device["properties"])):
+            if expected.get(key) != device["properties"].get(key):
+                problems.append(f"{name} {key}: list {device['properties'].get(key)!r}, udevadm {expected.get(key)!r}")
+        if set(device["tags"]) != split_tags(udev.get("TAGS")):
+            problems.append(f"{name} tags: list {device['tags']}, udevadm {udev.get('TAGS')!r}")
+        if set(device["current-tags"]) != split_tags(udev.get("CURRENT_TAGS")):
+            problems.append(f"{name} current tags: list {device['current-tags']}, udevadm {udev.get('CURRENT_TAGS')!r}")
+        properties += len(expected)
+        initialized += "USEC_INITIALIZED" in expected
+    problems += [f"{devpath}: listed, but udev has no such usb_device" for devpath in listed]
+    if problems:
+        raise LabError("; ".join(problems[:8]) + (f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""))
+    if initialized != len(names):
+        raise LabError(f"only {initialized} of {len(names)} devices have USEC_INITIALIZED")
+    return "PASS", f"{len(names)} devices ({', '.join(names)}), {properties} properties equal, USEC_INITIALIZED on all, tags and current tags equal"
+
+
+def sysfs_interfaces(kernel_name):
+    """The (class, subclass, protocol) of each interface of the active configuration, from sysfs."""
+    directory = f"/sys/bus/usb/devices/{kernel_name}"
+    found = []
+    for entry in sorted(os.listdir(directory)):
+        if ":" in entry and os.path.exists(f"{directory}/{entry}/bInterfaceClass"):
+            found.append(tuple(attribute(f"{kernel_name}/{entry}", name).lower() for name in ("bInterfaceClass", "bInterfaceSubClass", "bInterfaceProtocol")))
+    return found
+
+
+@scenario("interfaces")
+def interfaces(lab):
+    """`list --json` gives each device its interfaces; they equal sysfs and udev's ID_USB_INTERFACES."""
+    listed = lab.hotplugd.json("list", "--json")
+    if not any("interfaces" in device for device in listed):
+        return "SKIP", "the built binary's `list --json` has no `interfaces` (class matchers not merged yet)"
+    problems = []
+    for device in listed:
+        name = device["port"]
+        from_list = [(i["class"], i["subclass"], i["protocol"]) for i in device.get("interfaces", [])]
+        from_sysfs = sysfs_interfaces(name)
+        from_udev = split_tags(udev_properties(name).get("ID_USB_INTERFACES"))
+        if sorted(from_list) != sorted(from_sysfs):
+            problems.append(f"{name}: list {from_list}, sysfs {from_sysfs}")
+        if {"".join(codes) for codes in from_sysfs} != from_udev:
+            problems.append(f"{name}: sysfs {from_sysfs}, ID_USB_INTERFACES {sorted(from_udev)}")
+        if device.get("device-class") != attribute(name, "bDeviceClass").lower():
+            problems.append(f"{name}: device-class {device.get('device-class')!r}, bDeviceClass {attribute(name, 'bDeviceClass')!r}")
+    if problems:
+        raise LabError("; ".join(problems))
+    return "PASS", f"{len(listed)} devices: interfaces and device class equal sysfs and ID_USB_INTERFACES"
+
+
+# --- events and timing ---------------------------------------------------------------------------
+
+
+class Plugged:
+    """A device hot-plugged on the free root port, and when each step of its attach happened."""
+
+    def __init__(self, alias, devnum, kernel_add, udev_add, device_added):
+        self.alias = alias
+        self.devnum = devnum
+        self.kernel_add = kernel_add
+        self.udev_add = udev_add
+        self.device_added = device_added
+
+
+def plug_and_wait_attached(lab, serial, timeout=ATTACH_TIMEOUT):
+    """Hot-plugs a keyboard on the free root port; waits for the kernel's add and libvirt's
+    device-added of the daemon's alias for it."""
+    uevents, events = lab.uevents.mark(), lab.libvirt.mark()
+    lab.host.plug("usb-kbd", port=HOTPLUG_PORT, id=HOT_ID, serial=serial)
+    lab.plugged.add(HOT_ID)
+    kernel_add, _ = lab.uevents.wait("KERNEL", "add", HOTPLUG_KERNEL_NAME, uevents)
+    alias = alias_of(HOTPLUG_KERNEL_NAME)
+    device_added, _ = lab.libvirt.wait_event("device-added", alias, events, timeout)
+    udev_add, _ = lab.uevents.wait("UDEV", "add", HOTPLUG_KERNEL_NAME, uevents)
+    devnum = int(attribute(HOTPLUG_KERNEL_NAME, "devnum"))
+    return Plugged(alias, devnum, kernel_add, udev_add, device_added)
+
+
+def unplug_and_wait_detached(lab, plugged, timeout=ATTACH_TIMEOUT):
+    """Hot-removes the device; returns (kernel remove -> device-removed of its alias) in seconds."""
+    uevents, events = lab.uevents.mark(), lab.libvirt.mark()
+    lab.host.unplug(HOT_ID)
+    lab.plugged.discard(HOT_ID)
+    kernel_remove, _ = lab.uevents.wait("KERNEL", "remove", HOTPLUG_KERNEL_NAME, uevents)
+    device_removed, _ = lab.libvirt.wait_event("device-removed", plugged.alias, events, timeout)
+    return device_removed - kernel_remove
+
+
+def record_round(lab, name, plugged, unplug_seconds):
+    lab.results.timing(f"{name}.plug-to-attached", plugged.device_added - plugged.kernel_add)
+    lab.results.timing(f"{name}.udev-broadcast", plugged.udev_add - plugged.kernel_add)
+    if unplug_seconds is not None:
+        lab.results.timing(f"{name}.unplug-to-detached", unplug_seconds)
+
+
+def plug_rounds(lab, name, rounds, serial_prefix):
+    """ROUNDS plug/unplug rounds against whatever attaches (the daemon the caller started), each
+    recorded under NAME."""
+    for index in range(rounds):
+        plugged = plug_and_wait_attached(lab, f"{serial_prefix}{index}")
+        expect_hostdevs(lab, [plugged.alias], f"round {index + 1}")
+        record_round(lab, name, plugged, unplug_and_wait_detached(lab, plugged))
+
+
+def expect_no_warnings(lab):
+    warnings = lab.hotplugd.warnings()
+    if warnings:
+        raise LabError(f"the daemon warned: {' | '.join(warnings)[:600]}")
+
+
+def median_ms(lab, key):
+    values = lab.results.timings.get(key, [])
+    return f"{statistics.median(values) * 1000:.0f} ms" if values else "n/a"
+
+
+@scenario("events")
+def events(lab):
+    """The daemon (interval 60 s) attaches a hot-added device, detaches it on hot-remove, and
+    attaches it again under its new device number with exactly one hostdev; none of it makes the
+    daemon warn."""
+    config = lab.hotplugd.write_config("events", machine(lab, [f'- port: "{HOTPLUG_KERNEL_NAME}"']), INTERVAL)
+    lab.hotplugd.start("events", config)
+    first = plug_and_wait_attached(lab, "LAB-EVENTS-1")
+    expect_hostdevs(lab, [first.alias], "after the plug")
+    # Once as a user would look (1-4 s a call under TCG; elsewhere the same call through the API).
+    virsh = subprocess.run(
+        ["virsh", "-c", "qemu:///system", "qemu-monitor-command", lab.domain, "--hmp", "info usb"],
+        capture_output=True, text=True, timeout=60,
+    )
+    if first.alias not in virsh.stdout:
+        raise LabError(f"virsh qemu-monitor-command --hmp 'info usb' does not show {first.alias}: {virsh.stdout.strip()!r} {virsh.stderr.strip()!r}")
+    record_round(lab, "port-rule", first, unplug_and_wait_detached(lab, first))
+    if lab.libvirt.hostdevs():
+        raise LabError(f"after the unplug the domain still has {lab.libvirt.hostdevs()}")
+    if first.alias in lab.libvirt.info_usb():
+        raise LabError(f"after the unplug `info usb` still shows {first.alias}")
+    second = plug_and_wait_attached(lab, "LAB-EVENTS-1")
+    if second.devnum == first.devnum:
+        raise LabError(f"the re-added device kept device number {first.devnum}")
+    expect_hostdevs(lab, [second.alias], "after the re-add")
+    record_round(lab, "port-rule", second, unplug_and_wait_detached(lab, second))
+    expect_no_warnings(lab)
+    return "PASS", (
+        f"{first.alias} attached {first.device_added - first.kernel_add:.2f} s after the kernel's add, "
+        f"detached on remove; re-added as device {second.devnum}: {second.alias} the one hostdev "
+        f"({second.device_added - second.kernel_add:.2f} s); port rule, interval {INTERVAL}"
+    )
+
+
+@scenario("timing")
+def timing(lab):
+    """More plug/unplug rounds, with a rule on a udev property (it must wait for udevd's event)."""
+    rounds = lab.rounds
+    if rounds == 0:
+        return "SKIP", "USB_LAB_ROUNDS=0"
+    rule = ["- udev:", "    env:", "    - name: ID_SERIAL_SHORT", "      pattern: '^LAB-TIMING-'"]
+    config = lab.hotplugd.write_config("timing", machine(lab, rule), INTERVAL)
+    lab.hotplugd.start("timing", config)
+    plug_rounds(lab, "udev-rule", rounds, "LAB-TIMING-")
+    expect_no_warnings(lab)
+    return "PASS", (
+        f"{rounds} rounds, ID_SERIAL_SHORT rule: plug -> attached median {median_ms(lab, 'udev-rule.plug-to-attached')}, "
+        f"unplug -> detached median {median_ms(lab, 'udev-rule.unplug-to-detached')}, "
+        f"udevd broadcast median {median_ms(lab, 'udev-rule.udev-broadcast')}"
+    )
+
+
+# --- placement -----------------------------------------------------------------------------------
+
+
+def run_once(lab, name, matchers, expected_names):
+    """`run --once` with MATCHERS; waits for the device-added of each device in EXPECTED_NAMES and
+    checks that the domain then holds exactly those."""
+    config = lab.hotplugd.write_config(name, machine(lab, matchers), INTERVAL)
+    mark = lab.libvirt.mark()
+    completed = lab.hotplugd.run("-v", "run", "--once", config)
+    with open(lab.results.file(f"daemon-{name}.log"), "w", encoding="utf-8") as out:
+        out.write(completed.stderr + completed.stdout)
+    if completed.returncode != 0:
+        raise LabError(f"run --once exited with {completed.returncode}: {completed.stderr.strip()[-400:]}")
+    aliases = [alias_of(kernel_name) for kernel_name in expected_names]
+    for alias in aliases:
+        lab.libvirt.wait_event("device-added", alias, mark, ATTACH_TIMEOUT)
+    expect_hostdevs(lab, aliases, "after run --once")
+    return aliases
+
+
+@scenario("identity")
+def identity(lab):
+    """Of the keyboard and the tablet (identical ids, no serials) only the one the rule's port names."""
+    tablet, keyboard = by_role("tablet"), by_role("keyboard")
+    vendor, product = KEYBOARD_IDS
+    matchers = [f"- vendor-id: 0x{vendor:04x}", f"  product-id: 0x{product:04x}", f'  port: "{tablet}"']
+    aliases = run_once(lab, "identity", matchers, [tablet])
+    if alias_of(keyboard) in lab.libvirt.info_usb():
+        raise LabError(f"the keyboard {keyboard} is in the domain too")
+    return "PASS", f"{tablet} attached as {aliases[0]}; {keyboard} (same ids {vendor:04x}:{product:04x}) not"
+
+
+@scenario("hubs")
+def hubs(lab):
+    """A rule matching the hub (its port and everything behind it) attaches the devices behind it,
+    never the hub."""
+    hub = by_role("hub")
+    behind = sorted(name for name in usb_devices() if name.startswith(hub + "."))
+    if len(behind) != 3:
+        raise LabError(f"expected three devices behind the hub {hub}, found {behind}")
+    aliases = run_once(lab, "hubs", [f'- port: "{hub}.*"'], behind)
+    if alias_of(hub) in lab.libvirt.info_usb():
+        raise LabError(f"the hub {hub} is in the domain")
+    return "PASS", f"rule port {hub}.*: {', '.join(behind)} attached ({', '.join(aliases)}), the hub {hub} not"
+
+
+# --- the in-use guard ----------------------------------------------------------------------------
+
+
+def supports_class_matchers(lab):
+    """Whether the built binary's `check` accepts `interface-class` (the class matchers and the
+    in-use guard come together)."""
+    config = lab.hotplugd.write_config("probe-classes", machine(lab, ["- interface-class: 0x08"]), INTERVAL)
+    return lab.hotplugd.run("check", config).returncode == 0
+
+
+def block_device_of(kernel_name):
+    found = glob.glob(f"/sys/bus/usb/devices/{kernel_name}/{kernel_name}:*/host*/target*/*/block/*")
+    if len(found) != 1:
+        raise LabError(f"expected one block device below {kernel_name}, found {found}")
+    return os.path.basename(found[0])
+
+
+@scenario("in-use")
+def in_use(lab):
+    """The USB disk, mounted, is not attached by a rule that matches it; unmounted (and a udev change
+    event on it), it is."""
+    if not supports_class_matchers(lab):
+        return "SKIP", "the built binary's `check` rejects `interface-class` (the in-use guard is not merged yet)"
+    disk = by_role("disk")
+    subprocess.run(["udevadm", "settle", "--timeout=60"], check=True)
+    block = block_device_of(disk)
+    mountpoint = os.path.join(lab.scratch, "disk")
+    os.makedirs(mountpoint, exist_ok=True)
+    subprocess.run(["mount", "-o", "ro", f"/dev/{block}", mountpoint], check=True, timeout=60)
+    try:
+        vendor, product = DISK_IDS
+        config = lab.hotplugd.write_config(
+            "in-use", machine(lab, [f"- vendor-id: 0x{vendor:04x}", f"  product-id: 0x{product:04x}"]), INTERVAL
+        )
+        mark = lab.libvirt.mark()
+        lab.hotplugd.start("in-use", config)
+        report = lab.hotplugd.json("explain", "--json", config)
+        placement = next((d.get("placement") for d in report["devices"] if d["port"] == disk), None)
+        if placement != "in-use":
+            raise LabError(f"mounted /dev/{block}: explain gives {disk} placement {placement!r}, expected 'in-use'")
+        if lab.libvirt.hostdevs() or lab.libvirt.events_since(mark):
+            raise LabError(f"mounted /dev/{block} was attached: {lab.libvirt.hostdevs()}")
+    finally:
+        subprocess.run(["umount", mountpoint], check=True, timeout=60)
+    subprocess.run(["udevadm", "trigger", "--action=change", f"/sys/bus/usb/devices/{disk}"], check=True, timeout=60)
+    lab.libvirt.wait_event("device-added", alias_of(disk), mark, ATTACH_TIMEOUT)
+    expect_hostdevs(lab, [alias_of(disk)], "after the unmount")
+    return "PASS", (
+        f"mounted /dev/{block}: placement in-use, not attached; unmounted, then a change event: "
+        f"attached as {alias_of(disk)}"
+    )
+
+
+def reset(lab):
+    """Between scenarios: the daemon stopped, every hostdev detached, hot-plugged devices removed."""
+    lab.hotplugd.stop()
+    lab.libvirt.detach_all()
+    for device_id in sorted(lab.plugged):
+        lab.host.unplug(device_id)
+        lab.plugged.discard(device_id)
+    subprocess.run(["udevadm", "settle", "--timeout=60"], check=True)
+    if lab.libvirt.hostdevs():
+        raise LabError(f"hostdevs left after the reset: {lab.libvirt.hostdevs()}")
+
+
+# A scenario's check lines must name what it checks; keep the names short and stable (CI reads them).
+assert all(re.fullmatch(r"[a-z-]+", name) for name, _ in SCENARIOS)
