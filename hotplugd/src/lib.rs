@@ -20,6 +20,7 @@ mod error;
 pub mod explain;
 pub mod logging;
 pub mod reconcile;
+pub mod version;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

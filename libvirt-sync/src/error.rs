@@ -57,6 +57,12 @@ pub enum Error {
         /// libvirt's message.
         message: String,
     },
+    /// The version of the libvirt library could not be read.
+    #[error("cannot read the libvirt library's version: {message}")]
+    LibraryVersion {
+        /// libvirt's message.
+        message: String,
+    },
     /// An attach failed.
     #[error("cannot attach {device} to {domain}: {message}")]
     Attach {
@@ -89,7 +95,10 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connect { .. } | Error::ConnectionLost { .. } | Error::ReadDomain { .. } => true,
-            Error::DomainXml { .. } | Error::EventLoop { .. } | Error::StartEvents { .. } => false,
+            Error::DomainXml { .. }
+            | Error::EventLoop { .. }
+            | Error::StartEvents { .. }
+            | Error::LibraryVersion { .. } => false,
             Error::RegisterEvents { .. } => true,
             Error::Attach { transient, .. } | Error::Detach { transient, .. } => *transient,
         }

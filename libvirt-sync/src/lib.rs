@@ -39,7 +39,7 @@ pub use error::Error;
 pub use events::{init_event_loop, DomainEvent, DomainEventSource, LifecycleChange};
 pub use hostdev::{HostdevSpec, ObservedHostdev, OWNED_ALIAS_PREFIX};
 pub use hypervisor::{DomainState, Hypervisor};
-pub use libvirt::LibvirtHypervisor;
+pub use libvirt::{library_version, LibvirtHypervisor};
 #[cfg(any(test, feature = "mock"))]
 pub use mock::{Fault, FaultMode, MockCall, MockCallKind, MockHypervisor};
 pub use plan::{plan, Action, DeviceDecision, MatchedDevice, Placement, Plan};

@@ -340,6 +340,26 @@ fn detach_error(domain: &str, spec: &HostdevSpec, message: String, transient: bo
     }
 }
 
+/// The version of the libvirt library this process runs against (`virGetVersion`), as
+/// `major.minor.release`: the shared library loaded now, which may be newer than the one it was
+/// built with.
+///
+/// ```
+/// let version = libvirt_sync::library_version().unwrap();
+/// assert_eq!(version.split('.').count(), 3);
+/// ```
+pub fn library_version() -> Result<String, Error> {
+    let number = Connect::version().map_err(|error| Error::LibraryVersion {
+        message: error.message().to_string(),
+    })?;
+    Ok(format!(
+        "{}.{}.{}",
+        number / 1_000_000,
+        number / 1_000 % 1_000,
+        number % 1_000
+    ))
+}
+
 fn open_connection(uri: Option<&str>) -> Result<Connect, Error> {
     Connect::open(uri).map_err(|error| Error::Connect {
         uri: uri.unwrap_or("the default URI").to_string(),
