@@ -5,8 +5,15 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 /// Attaches host USB devices to running libvirt VMs by rules, and detaches them again.
+// `-V` prints the version; `--version` also the git commit of the build, the libvirt library this
+// process runs against, and the cargo features built in (`crate::version`).
 #[derive(Debug, Parser)]
-#[command(name = "libvirt-usb-hotplugd", version, about)]
+#[command(
+    name = "libvirt-usb-hotplugd",
+    version,
+    long_version = crate::version::long_version(),
+    about
+)]
 pub struct Cli {
     /// Prefix under which /sys and /run/udev are read (a fixture tree in tests).
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]

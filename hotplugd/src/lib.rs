@@ -22,6 +22,7 @@ pub mod logging;
 pub mod options;
 pub mod reconcile;
 pub mod report;
+pub mod version;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -146,6 +146,13 @@ pub enum Error {
         #[source]
         cause: Cause,
     },
+    /// The version of the libvirt library could not be read.
+    #[error("cannot read the libvirt library's version")]
+    LibraryVersion {
+        /// libvirt's error.
+        #[source]
+        cause: Cause,
+    },
     /// An attach failed.
     #[error("cannot attach {device} to {domain}")]
     Attach {
@@ -185,7 +192,10 @@ impl Error {
             | Error::ListDomains { .. }
             | Error::ReadDomain { .. }
             | Error::RegisterEvents { .. } => ErrorKind::Transient,
-            Error::DomainXml { .. } | Error::EventLoop { .. } | Error::StartThread { .. } => {
+            Error::DomainXml { .. }
+            | Error::EventLoop { .. }
+            | Error::StartThread { .. }
+            | Error::LibraryVersion { .. } => {
                 ErrorKind::Permanent
             }
             Error::Attach { kind, .. } | Error::Detach { kind, .. } => *kind,

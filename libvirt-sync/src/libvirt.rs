@@ -340,6 +340,26 @@ impl StepError {
     }
 }
 
+/// The version of the libvirt library this process runs against (`virGetVersion`), as
+/// `major.minor.release`: the shared library loaded now, which may be newer than the one it was
+/// built with.
+///
+/// ```
+/// let version = libvirt_sync::library_version().unwrap();
+/// assert_eq!(version.split('.').count(), 3);
+/// ```
+pub fn library_version() -> Result<String, Error> {
+    let number = Connect::version().map_err(|error| Error::LibraryVersion {
+        cause: Cause::Libvirt((&error).into()),
+    })?;
+    Ok(format!(
+        "{}.{}.{}",
+        number / 1_000_000,
+        number / 1_000 % 1_000,
+        number % 1_000
+    ))
+}
+
 /// Opens a connection with libvirt's keepalive on (where the driver has it: remote drivers do, the
 /// test driver does not, and needs none).
 pub(crate) fn open_connection(uri: Option<&str>) -> Result<Connect, Error> {
