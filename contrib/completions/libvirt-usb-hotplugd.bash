@@ -16,8 +16,14 @@ _libvirt__usb__hotplugd() {
             ",$1")
                 cmd="libvirt__usb__hotplugd"
                 ;;
+            libvirt__usb__hotplugd,attach)
+                cmd="libvirt__usb__hotplugd__subcmd__attach"
+                ;;
             libvirt__usb__hotplugd,check)
                 cmd="libvirt__usb__hotplugd__subcmd__check"
+                ;;
+            libvirt__usb__hotplugd,detach)
+                cmd="libvirt__usb__hotplugd__subcmd__detach"
                 ;;
             libvirt__usb__hotplugd,explain)
                 cmd="libvirt__usb__hotplugd__subcmd__explain"
@@ -28,6 +34,9 @@ _libvirt__usb__hotplugd() {
             libvirt__usb__hotplugd,run)
                 cmd="libvirt__usb__hotplugd__subcmd__run"
                 ;;
+            libvirt__usb__hotplugd,status)
+                cmd="libvirt__usb__hotplugd__subcmd__status"
+                ;;
             *)
                 ;;
         esac
@@ -35,7 +44,7 @@ _libvirt__usb__hotplugd() {
 
     case "${cmd}" in
         libvirt__usb__hotplugd)
-            opts="-v -q -h -V --root --libvirt-uri --verbose --quiet --help --version list run explain check"
+            opts="-v -q -h -V --root --libvirt-uri --state-dir --data-dir --verbose --quiet --help --version list run explain status detach attach check"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -49,6 +58,48 @@ _libvirt__usb__hotplugd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        libvirt__subcmd__usb__subcmd__hotplugd__subcmd__attach)
+            opts="-v -q -h --to --root --libvirt-uri --state-dir --data-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --libvirt-uri)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -57,7 +108,7 @@ _libvirt__usb__hotplugd() {
             return 0
             ;;
         libvirt__subcmd__usb__subcmd__hotplugd__subcmd__check)
-            opts="-v -q -h --root --libvirt-uri --verbose --quiet --help"
+            opts="-v -q -h --root --libvirt-uri --state-dir --data-dir --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -68,6 +119,44 @@ _libvirt__usb__hotplugd() {
                     return 0
                     ;;
                 --libvirt-uri)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        libvirt__subcmd__usb__subcmd__hotplugd__subcmd__detach)
+            opts="-v -q -h --root --libvirt-uri --state-dir --data-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --libvirt-uri)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -79,7 +168,7 @@ _libvirt__usb__hotplugd() {
             return 0
             ;;
         libvirt__subcmd__usb__subcmd__hotplugd__subcmd__explain)
-            opts="-v -q -h --json --root --libvirt-uri --verbose --quiet --help"
+            opts="-v -q -h --json --root --libvirt-uri --state-dir --data-dir --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -90,6 +179,14 @@ _libvirt__usb__hotplugd() {
                     return 0
                     ;;
                 --libvirt-uri)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -101,7 +198,7 @@ _libvirt__usb__hotplugd() {
             return 0
             ;;
         libvirt__subcmd__usb__subcmd__hotplugd__subcmd__list)
-            opts="-v -q -h --json --root --libvirt-uri --verbose --quiet --help"
+            opts="-v -q -h --json --root --libvirt-uri --state-dir --data-dir --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -112,6 +209,14 @@ _libvirt__usb__hotplugd() {
                     return 0
                     ;;
                 --libvirt-uri)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -123,7 +228,7 @@ _libvirt__usb__hotplugd() {
             return 0
             ;;
         libvirt__subcmd__usb__subcmd__hotplugd__subcmd__run)
-            opts="-v -q -h --once --dry-run --json --root --libvirt-uri --verbose --quiet --help"
+            opts="-v -q -h --once --dry-run --json --root --libvirt-uri --state-dir --data-dir --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -134,6 +239,44 @@ _libvirt__usb__hotplugd() {
                     return 0
                     ;;
                 --libvirt-uri)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        libvirt__subcmd__usb__subcmd__hotplugd__subcmd__status)
+            opts="-v -q -h --json --root --libvirt-uri --state-dir --data-dir --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --libvirt-uri)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -115,6 +115,11 @@ impl<K: Hash + Eq + Clone> Backoff<K> {
         before - self.failures.len()
     }
 
+    /// When the failing action `key` may be tried again.
+    pub fn retry_at(&self, key: &K) -> Option<Instant> {
+        self.failures.get(key).map(|failure| failure.retry_at)
+    }
+
     /// The earliest retry time of any failing action.
     pub fn next_retry(&self) -> Option<Instant> {
         self.failures.values().map(|failure| failure.retry_at).min()

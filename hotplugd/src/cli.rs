@@ -23,6 +23,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URI")]
     pub libvirt_uri: Option<String>,
 
+    /// Where the running daemon keeps its lock, its status and its holds (gone at reboot).
+    #[arg(long, global = true, value_name = "DIR", default_value = crate::state::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+
+    /// Where the daemon records the machines it attached devices to (kept across reboots).
+    #[arg(long, global = true, value_name = "DIR", default_value = crate::state::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+
     /// Log debug messages (every device found, with its properties).
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
@@ -73,6 +81,30 @@ pub enum Command {
         /// Print one JSON object instead.
         #[arg(long)]
         json: bool,
+    },
+    /// Show what the running daemon is doing: placements, holds, failing actions and their retry
+    /// (exit 0; 3 when no daemon runs).
+    Status {
+        /// Print the state as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Detach a device now (if attached) and hold it: not attached again until it is plugged in
+    /// again or released with `attach` (exit 3 when no daemon runs).
+    Detach {
+        /// The device as `list` prints it: BUS/DEV (003/004) or the port (3-6.3).
+        #[arg(value_name = "DEVICE")]
+        device: String,
+    },
+    /// Release a device's hold, so that it is attached by the rules again; with --to, give it to
+    /// that running machine until it is unplugged (exit 3 when no daemon runs).
+    Attach {
+        /// The device as `list` prints it: BUS/DEV (003/004) or the port (3-6.3).
+        #[arg(value_name = "DEVICE")]
+        device: String,
+        /// The running machine to give it to, whatever the rules say.
+        #[arg(long, value_name = "MACHINE")]
+        to: Option<String>,
     },
     /// Validate the configuration and its machines.d folder, and print a summary (exit 0 or 1).
     Check {

@@ -18,6 +18,12 @@ pub enum Error {
     /// The configuration cannot be loaded.
     #[error("cannot load the configuration")]
     Config(#[from] crate::config::ConfigError),
+    /// The state or data directory cannot be used, or another daemon holds it.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// A request to the running daemon failed.
+    #[error("cannot ask the running daemon")]
+    Control(#[from] crate::state::control::ControlError),
     /// No subcommand and no CONFIG.
     #[error("no configuration file given (usage: libvirt-usb-hotplugd CONFIG, or --help)")]
     MissingConfig,

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use libvirt_sync::{Action, DomainState, HostdevSpec, Placement};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use usb_discovery::UsbDevice;
 
 use crate::config::Config;
@@ -32,7 +32,7 @@ pub struct ExplainReport {
 }
 
 /// How a device is placed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PlacementKind {
     /// To be attached now (or held back: see the report's `held-back`).
@@ -165,7 +165,7 @@ pub struct HostdevReport {
 }
 
 /// Attach or detach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ActionKind {
     /// Attach.
@@ -175,7 +175,7 @@ pub enum ActionKind {
 }
 
 /// One action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ActionReport {
     /// Attach or detach.
@@ -193,7 +193,7 @@ pub struct ActionReport {
 }
 
 /// An action held back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldBackReport {
     /// The action.
     #[serde(flatten)]

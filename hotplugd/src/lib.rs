@@ -22,6 +22,7 @@ pub mod logging;
 pub mod options;
 pub mod reconcile;
 pub mod report;
+pub mod state;
 pub mod version;
 
 use std::path::PathBuf;
@@ -40,8 +41,25 @@ pub fn execute(cli: Cli) -> Result<ExitCode, Error> {
         root: cli.root.clone(),
         libvirt_uri: cli.libvirt_uri.clone(),
         dry_run,
+        state_dir: cli.state_dir.clone(),
+        data_dir: cli.data_dir.clone(),
     };
+    let state = state::StateDir::new(&cli.state_dir);
     match cli.command {
+        Some(Command::Status { json }) => commands::status::run(&state, json),
+        Some(Command::Detach { ref device }) => commands::control::run(
+            &state,
+            state::control::Request::Detach {
+                device: device.clone(),
+            },
+        ),
+        Some(Command::Attach { ref device, ref to }) => commands::control::run(
+            &state,
+            state::control::Request::Attach {
+                device: device.clone(),
+                to: to.clone(),
+            },
+        ),
         Some(Command::List { json }) => commands::list::run(&cli.root, json),
         Some(Command::Check { ref config }) => commands::check::run(config),
         Some(Command::Explain { ref config, json }) => {

@@ -19,6 +19,10 @@ pub struct RunOptions {
     pub libvirt_uri: Option<String>,
     /// Plan and log, change nothing.
     pub dry_run: bool,
+    /// The state directory (`--state-dir`).
+    pub state_dir: PathBuf,
+    /// The data directory (`--data-dir`).
+    pub data_dir: PathBuf,
 }
 
 impl RunOptions {

@@ -59,6 +59,8 @@ fn the_loop_reconciles_on_each_trigger_reloads_and_stops() {
                 root: root.clone(),
                 libvirt_uri: None,
                 dry_run: false,
+                state_dir: root.join("state"),
+                data_dir: root.join("data"),
             };
             let reconciler = Reconciler::new(
                 Box::new(SysfsDiscovery::new(&root)),

@@ -11,6 +11,7 @@ fn workspace() -> &'static Path {
 /// `run --once` on the demo: its test-driver libvirt refuses every attach and detach, which the
 /// daemon logs as warnings.
 fn run_once_on_demo(environment: &[(&str, &str)], extra: &[&str]) -> Output {
+    let private = tempfile::tempdir().expect("temp dir");
     let node = workspace()
         .join("examples/demo/libvirt-node.xml")
         .canonicalize()
@@ -24,6 +25,10 @@ fn run_once_on_demo(environment: &[(&str, &str)], extra: &[&str]) -> Output {
         .args(["--root", "examples/demo/root", "--libvirt-uri"])
         .arg(format!("test:///{}", node.display()))
         .args(extra)
+        .arg("--state-dir")
+        .arg(private.path().join("state"))
+        .arg("--data-dir")
+        .arg(private.path().join("data"))
         .args(["run", "--once", "examples/demo/config.yml"]);
     command.output().expect("runs")
 }

@@ -77,6 +77,10 @@ impl Host {
             self.tree.root().into(),
             "--libvirt-uri".into(),
             self.test_uri().into(),
+            "--state-dir".into(),
+            self.dir.path().join("state").into(),
+            "--data-dir".into(),
+            self.dir.path().join("data").into(),
         ];
         all.extend(args.iter().map(|&arg| match arg {
             "CONFIG" => self.config().into_os_string(),

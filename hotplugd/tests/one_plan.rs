@@ -61,13 +61,21 @@ impl Demo {
             .unwrap_or_else(|error| panic!("chmod {}: {error}", path.display()));
     }
 
-    /// The global options: the demo's root and libvirt node.
+    /// The global options: the demo's root and libvirt node, and state and data directories of
+    /// the copy's own (writable by everyone: the daemon may run as nobody).
     fn options(&self) -> Vec<String> {
+        let private = self.dir.path().join("private");
+        fs::create_dir_all(&private).expect("private directory");
+        fs::set_permissions(&private, fs::Permissions::from_mode(0o777)).expect("chmod");
         vec![
             "--root".into(),
             self.path("root").display().to_string(),
             "--libvirt-uri".into(),
             format!("test://{}", self.path("libvirt-node.xml").display()),
+            "--state-dir".into(),
+            private.join("state").display().to_string(),
+            "--data-dir".into(),
+            private.join("data").display().to_string(),
         ]
     }
 

@@ -195,9 +195,7 @@ impl Error {
             Error::DomainXml { .. }
             | Error::EventLoop { .. }
             | Error::StartThread { .. }
-            | Error::LibraryVersion { .. } => {
-                ErrorKind::Permanent
-            }
+            | Error::LibraryVersion { .. } => ErrorKind::Permanent,
             Error::Attach { kind, .. } | Error::Detach { kind, .. } => *kind,
         }
     }

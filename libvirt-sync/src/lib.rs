@@ -71,9 +71,7 @@ pub use events::{init_event_loop, DomainEvent, DomainEventSource, LifecycleChang
 pub use hostdev::{check_detach_target, HostdevSpec, ObservedHostdev, OWNED_ALIAS_PREFIX};
 pub use hypervisor::{DomainState, Hypervisor, HypervisorView, ObservedDomain};
 #[cfg(feature = "libvirt")]
-pub use libvirt::{
-    library_version, LibvirtHypervisor, KEEPALIVE_COUNT, KEEPALIVE_INTERVAL_SECS,
-};
+pub use libvirt::{library_version, LibvirtHypervisor, KEEPALIVE_COUNT, KEEPALIVE_INTERVAL_SECS};
 pub use mock::{Fault, FaultMode, MockCall, MockCallKind, MockHypervisor};
 pub use plan::{
     plan, Action, Assignment, DeviceDecision, Excluded, Exclusion, HeldBack, HoldReason,

@@ -1,8 +1,12 @@
 //! `run CONFIG --once [--dry-run [--json]]`: one reconcile, then exit.
+//!
+//! Without `--dry-run` it takes the state directory's lock like the daemon (it fails while a daemon
+//! runs), leaves alone the devices on hold, and records the machines it gave devices to.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
+use crate::daemon::Shared;
 use crate::explain::{explain, render_json};
 use crate::options::RunOptions;
 use crate::reconcile::Mode;
@@ -21,13 +25,26 @@ pub fn once(options: &RunOptions, json: bool) -> Result<ExitCode, Error> {
     } else {
         Mode::Apply
     };
-    let outcome = options.reconciler().reconcile(
+    // A run that changes things takes the daemon's lock (two would fight), respects the devices
+    // on hold and keeps the record of the machines given devices.
+    let mut shared = match mode {
+        Mode::Apply => Some(Shared::open(options)?),
+        Mode::DryRun => None,
+    };
+    let mut reconciler = options.reconciler();
+    if let Some(shared) = &mut shared {
+        reconciler = shared.prepare(reconciler, false);
+    }
+    let outcome = reconciler.reconcile(
         &config,
         options.uri(&config),
         Instant::now(),
         mode,
         config.interval,
     )?;
+    if let Some(shared) = &mut shared {
+        shared.update(&outcome, Instant::now(), SystemTime::now());
+    }
     let succeeded = outcome.is_success();
     if options.dry_run {
         Reporter::once().report_warnings(&outcome);

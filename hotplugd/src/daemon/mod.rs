@@ -11,16 +11,21 @@
 //! [`run`] starts the real sources; [`Daemon`] is the loop alone, fed by any channel, so that tests
 //! run it in-process with a mock hypervisor and triggers of their own.
 
+mod notify;
+mod requests;
+mod shared;
 mod sources;
 mod triggers;
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::mpsc::{channel, Receiver};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use libvirt_sync::HoldReason;
 
+pub use notify::Notifier;
+pub use shared::Shared;
 pub use sources::{start_domain_events, start_udev_events, NO_UDEV_EVENTS_VARIABLE};
 pub use triggers::{gather, spawn_signal_source, Gathered, Trigger, SHUTDOWN_GRACE};
 
@@ -28,6 +33,9 @@ use crate::config::{self, format_duration, Config};
 use crate::options::RunOptions;
 use crate::reconcile::{Mode, Reconciler};
 use crate::report::Reporter;
+use crate::state::control;
+use crate::state::status::ReloadStatus;
+use crate::state::StateDir;
 use crate::{error_chain, Error};
 
 /// The shortest wait between two reconciles that no trigger asked for.
@@ -49,6 +57,12 @@ pub fn effective_interval(config: &Config) -> Duration {
 /// kept.
 pub fn run(options: &RunOptions) -> Result<ExitCode, Error> {
     let config = config::load(&options.config_path)?;
+    // A dry run changes nothing, so it shares nothing and takes no lock.
+    let mut shared = if options.dry_run {
+        None
+    } else {
+        Some(Shared::open(options)?)
+    };
     let (sender, triggers) = channel();
     spawn_signal_source(sender.clone()).map_err(Error::Signals)?;
     // libvirt's event loop must be registered before the first connection is opened.
@@ -58,8 +72,24 @@ pub fn run(options: &RunOptions) -> Result<ExitCode, Error> {
             error_chain(&error)
         );
     }
-    let _udev_events = start_udev_events(sender.clone());
-    let mut daemon = Daemon::new(options.clone(), config, options.reconciler());
+    let udev_events = start_udev_events(sender.clone());
+    let mut reconciler = options.reconciler();
+    if let Some(shared) = &mut shared {
+        reconciler = shared.prepare(reconciler, udev_events.is_some());
+        let state = StateDir::new(&options.state_dir);
+        let watching = control::watch(
+            &state.requests(),
+            control::waking(sender.clone(), Trigger::Request),
+        );
+        if let Err(error) = watching {
+            log::warn!(
+                "cannot watch {} ({error}): requests are answered at the next wake-up",
+                state.requests().display()
+            );
+        }
+    }
+    let mut daemon = Daemon::new(options.clone(), config, reconciler);
+    daemon.shared = shared;
     let watched = sources::Watched::new(daemon.machines_to_observe());
     let mut domain_events = start_domain_events(options.uri(&daemon.config), &sender, &watched);
     Ok(daemon.run(&triggers, |uri_changed, uri, machines| {
@@ -78,6 +108,9 @@ pub struct Daemon {
     config: Config,
     reconciler: Reconciler,
     reporter: Reporter,
+    /// The state and data directories (not for a dry run, or a loop run in a test without them).
+    shared: Option<Shared>,
+    notifier: Notifier,
 }
 
 impl Daemon {
@@ -88,7 +121,15 @@ impl Daemon {
             config,
             reconciler,
             reporter: Reporter::daemon(),
+            shared: None,
+            notifier: Notifier::from_environment(),
         }
+    }
+
+    /// The same daemon, sharing its state in `shared`.
+    pub fn with_shared(mut self, shared: Shared) -> Daemon {
+        self.shared = Some(shared);
+        self
     }
 
     /// The configuration in force.
@@ -120,8 +161,10 @@ impl Daemon {
                 ""
             }
         );
+        let mut accepted = Vec::new();
         loop {
             let succeeded = self.reconcile_once();
+            self.answer(&mut accepted);
             let now = Instant::now();
             let next_tick = now + effective_interval(&self.config);
             // Retry times matter only after a reconcile that got as far as applying; after a
@@ -131,8 +174,20 @@ impl Daemon {
                 Some(retry) if succeeded => retry.max(now + MIN_WAIT).min(next_tick),
                 _ => next_tick,
             };
-            let gathered = gather(triggers, deadline);
+            // Woken for systemd's watchdog too; that alone is not a tick.
+            let gathered = loop {
+                let wake = self
+                    .notifier
+                    .watchdog_deadline()
+                    .map_or(deadline, |ping| ping.min(deadline));
+                let gathered = gather(triggers, wake);
+                self.notifier.keep_alive(Instant::now());
+                if gathered.triggers > 0 || gathered.shutdown || Instant::now() >= deadline {
+                    break gathered;
+                }
+            };
             if gathered.shutdown {
+                self.notifier.stopping();
                 log::info!("stopping; attached devices stay attached");
                 return ExitCode::SUCCESS;
             }
@@ -140,8 +195,10 @@ impl Daemon {
                 self.reconciler.something_changed(Instant::now());
             }
             if gathered.reload {
+                self.notifier.reloading();
                 let old_uri = self.options.uri(&self.config).map(str::to_owned);
-                reload(&self.options.config_path, &mut self.config);
+                self.reload();
+                self.notifier.reloaded();
                 let uri = self.options.uri(&self.config);
                 let uri_changed = uri != old_uri.as_deref();
                 let uri = uri.map(str::to_owned);
@@ -149,6 +206,40 @@ impl Daemon {
                 let machines = self.machines_to_observe();
                 reloaded(uri_changed, uri.as_deref(), machines);
             }
+            self.take_requests(&mut accepted);
+        }
+    }
+
+    /// Takes the control requests waiting in the state directory; those that cannot be carried
+    /// out are answered at once, the others after the next reconcile.
+    fn take_requests(&mut self, accepted: &mut Vec<requests::Accepted>) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        for (id, request) in control::take(shared.state()) {
+            log::info!("request {id}: {request:?}");
+            match requests::accept(
+                id.clone(),
+                request,
+                self.reporter.last(),
+                &mut self.reconciler,
+            ) {
+                Ok(taken) => accepted.push(taken),
+                Err(response) => control::answer(shared.state(), &id, &response),
+            }
+        }
+    }
+
+    /// Answers the requests the last reconcile carried out.
+    fn answer(&mut self, accepted: &mut Vec<requests::Accepted>) {
+        let Some(shared) = &self.shared else {
+            accepted.clear();
+            return;
+        };
+        for taken in accepted.drain(..) {
+            let response = requests::answer(&taken, self.reporter.last());
+            log::info!("request {}: {}", taken.id, response.message);
+            control::answer(shared.state(), &taken.id, &response);
         }
     }
 
@@ -183,13 +274,66 @@ impl Daemon {
                     waiting
                 );
                 self.reporter.report(outcome);
+                self.share();
                 true
             }
             Err(error) => {
                 log::debug!("reconcile failed");
                 self.reporter.report_problem(&error);
+                self.share();
                 false
             }
+        }
+    }
+
+    /// Writes the status, the holds and the record of machines when they changed, and tells
+    /// systemd.
+    fn share(&mut self) {
+        let outcome = self.reporter.last();
+        let summary = match &mut self.shared {
+            Some(shared) => shared.update(outcome, Instant::now(), SystemTime::now()),
+            None => crate::state::status::Status::new(
+                &Shared::info_without_state(&self.options),
+                outcome,
+                Instant::now(),
+                SystemTime::now(),
+            )
+            .summary(SystemTime::now()),
+        };
+        self.notifier.reconciled(&summary);
+    }
+
+    /// Re-reads the configuration; a bad one is reported and the old one kept. Holds of devices
+    /// that were on a machine whose rules changed are released.
+    fn reload(&mut self) {
+        let path = self.options.config_path.clone();
+        let status = match reload(&path) {
+            Ok(new) => {
+                for machine in &self.config.machines {
+                    let now = new.machines.iter().find(|known| known.name == machine.name);
+                    // The compiled rules print as what they match (patterns included).
+                    let changed = now.is_none_or(|now| {
+                        format!("{:?}", now.rules) != format!("{:?}", machine.rules)
+                    });
+                    if changed {
+                        self.reconciler.release_holds_on(&machine.name);
+                    }
+                }
+                self.config = new;
+                ReloadStatus {
+                    at: crate::state::status::rfc3339(SystemTime::now()),
+                    ok: true,
+                    error: None,
+                }
+            }
+            Err(error) => ReloadStatus {
+                at: crate::state::status::rfc3339(SystemTime::now()),
+                ok: false,
+                error: Some(error),
+            },
+        };
+        if let Some(shared) = &mut self.shared {
+            shared.reloaded(status, self.options.uri(&self.config));
         }
     }
 }
@@ -205,8 +349,8 @@ fn warn_if_interval_too_short(config: &Config) {
     }
 }
 
-/// Re-reads the configuration; a bad one is reported and `config` kept.
-fn reload(path: &Path, config: &mut Config) {
+/// Re-reads the configuration at `path`: the new one, or (after logging it) the error.
+fn reload(path: &Path) -> Result<Config, String> {
     match config::load(path) {
         Ok(new) => {
             log::info!(
@@ -216,11 +360,12 @@ fn reload(path: &Path, config: &mut Config) {
                 format_duration(new.interval)
             );
             warn_if_interval_too_short(&new);
-            *config = new;
+            Ok(new)
         }
-        Err(error) => log::error!(
-            "keeping the configuration in use: {}",
-            error_chain(&Error::Config(error))
-        ),
+        Err(error) => {
+            let line = error_chain(&Error::Config(error));
+            log::error!("keeping the configuration in use: {line}");
+            Err(line)
+        }
     }
 }

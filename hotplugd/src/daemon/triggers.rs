@@ -19,6 +19,8 @@ pub enum Trigger {
     DomainEvent,
     /// SIGHUP: re-read the configuration, then reconcile.
     Reload,
+    /// A control request (`attach`, `detach`) arrived in the state directory.
+    Request,
     /// SIGINT or SIGTERM: stop; attached devices stay attached.
     Shutdown,
 }
@@ -30,6 +32,8 @@ pub struct Gathered {
     pub triggers: usize,
     /// Whether one of them asked for a reload.
     pub reload: bool,
+    /// Whether a control request arrived.
+    pub requests: bool,
     /// Whether one of them asked to stop, or every sender is gone.
     pub shutdown: bool,
 }
@@ -51,6 +55,7 @@ pub fn gather(triggers: &Receiver<Trigger>, deadline: Instant) -> Gathered {
         gathered.triggers += 1;
         match trigger {
             Trigger::Reload => gathered.reload = true,
+            Trigger::Request => gathered.requests = true,
             Trigger::Shutdown => gathered.shutdown = true,
             Trigger::Uevent | Trigger::DomainEvent => {}
         }
@@ -127,6 +132,7 @@ mod tests {
             Gathered {
                 triggers: 41,
                 reload: true,
+                requests: false,
                 shutdown: false
             }
         );

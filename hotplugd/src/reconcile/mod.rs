@@ -21,13 +21,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use libvirt_sync::{
-    apply, plan, Action, ApplyReport, Excluded, Exclusion, HostdevSpec, Hypervisor, HypervisorView,
-    MatchedDevice, PlanInput,
+    apply, plan, Action, ApplyReport, Assignment, Excluded, Exclusion, HostdevSpec, Hypervisor,
+    HypervisorView, MatchedDevice, ObservedDomain, PlanInput,
 };
 use usb_discovery::{Discovery, Unreadable, UsbDevice};
 
 use crate::backoff::Backoff;
 use crate::config::{Config, Machine};
+use crate::state::holds::{manual_detaches, Hold};
 use crate::Error;
 
 pub use outcome::{Failing, Outcome};
@@ -136,9 +137,20 @@ pub struct Reconciler {
     backoff: Backoff<Action>,
     /// The failing actions and their last errors.
     failing: BTreeMap<Action, Failing>,
-    /// Every machine configured since the start, so that the hostdevs this daemon attached to a
-    /// machine are detached when a reload drops the machine from the configuration.
+    /// Every machine configured since the start (and those recorded in the data directory, or
+    /// given a device with `attach --to`), so that the hostdevs this daemon attached to a machine
+    /// are detached when it is no longer configured.
     remembered: Vec<String>,
+    /// The devices on hold.
+    holds: Vec<Hold>,
+    /// The devices a person assigned to a machine.
+    assignments: Vec<Assignment>,
+    /// Whether a hostdev the daemon attached that a person removed puts its device on hold (the
+    /// daemon); a single run has nothing to compare with.
+    detects_manual_detaches: bool,
+    /// The managed machines of the last observation, and the actions tried after it.
+    last_machines: Vec<ObservedDomain>,
+    last_attempted: Vec<Action>,
 }
 
 impl Reconciler {
@@ -151,7 +163,67 @@ impl Reconciler {
             backoff: Backoff::new(),
             failing: BTreeMap::new(),
             remembered: Vec::new(),
+            holds: Vec::new(),
+            assignments: Vec::new(),
+            detects_manual_detaches: false,
+            last_machines: Vec::new(),
+            last_attempted: Vec::new(),
         }
+    }
+
+    /// A reconciler that notices hostdevs a person removed, and puts their devices on hold, with
+    /// the holds `holds` to start with (those the state directory kept): the daemon's.
+    pub fn with_holds(mut self, holds: Vec<Hold>) -> Reconciler {
+        self.holds = holds;
+        self.detects_manual_detaches = true;
+        self
+    }
+
+    /// Observes `machine` from now on, as a machine the daemon manages (recorded as holding its
+    /// hostdevs, or the target of `attach --to`).
+    pub fn remember(&mut self, machine: &str) {
+        if !self.remembered.iter().any(|known| known == machine) {
+            self.remembered.push(machine.to_owned());
+        }
+    }
+
+    /// The devices on hold.
+    pub fn holds(&self) -> &[Hold] {
+        &self.holds
+    }
+
+    /// Puts `spec` on hold (it was on `machine`, if any), for `reason`; it loses any assignment.
+    pub fn hold(&mut self, spec: HostdevSpec, machine: Option<&str>, reason: String) {
+        self.assignments
+            .retain(|assignment| assignment.device != spec);
+        if !self.holds.iter().any(|hold| hold.spec() == spec) {
+            self.holds.push(Hold::new(spec, machine, reason));
+        }
+    }
+
+    /// Releases the hold of `spec`; whether there was one.
+    pub fn release(&mut self, spec: HostdevSpec) -> bool {
+        let before = self.holds.len();
+        self.holds.retain(|hold| hold.spec() != spec);
+        self.holds.len() != before
+    }
+
+    /// Releases every hold of a device that was on `machine` (its rules changed).
+    pub fn release_holds_on(&mut self, machine: &str) {
+        self.holds
+            .retain(|hold| hold.machine.as_deref() != Some(machine));
+    }
+
+    /// Assigns `spec` to `machine` until it is unplugged, releasing any hold.
+    pub fn assign(&mut self, spec: HostdevSpec, machine: &str) {
+        self.release(spec);
+        self.remember(machine);
+        self.assignments
+            .retain(|assignment| assignment.device != spec);
+        self.assignments.push(Assignment {
+            device: spec,
+            machine: machine.to_owned(),
+        });
     }
 
     /// The machines to observe: the configured ones in config order, then those configured
@@ -208,7 +280,10 @@ impl Reconciler {
             Mode::Apply => self.backoff.waiting(now).cloned().collect(),
             Mode::DryRun => Vec::new(),
         };
-        let input = plan_input(config, &observation, retrying);
+        let mut input = plan_input(config, &observation, retrying);
+        self.update_holds(&observation, &input.devices);
+        input.holds = self.holds.iter().map(Hold::spec).collect();
+        input.assignments = self.assignments.clone();
         let plan = plan(&input);
         let wanted = |action: &Action| {
             plan.actions.contains(action)
@@ -223,15 +298,54 @@ impl Reconciler {
         // Retry times count from when the actions ended, not from when the reconcile began (a
         // detach may wait seconds for libvirt).
         self.record(&report, Instant::now().max(now), interval);
+        for (action, failing) in &mut self.failing {
+            failing.retry_at = self.backoff.retry_at(action);
+        }
+        if mode == Mode::Apply {
+            self.last_machines = observation.hypervisor.domains.clone();
+            self.last_attempted = report
+                .outcomes
+                .iter()
+                .map(|outcome| outcome.action.clone())
+                .collect();
+        }
         Ok(Outcome {
             observation,
             input,
             plan,
             report,
             failing: self.failing.clone(),
+            holds: self.holds.clone(),
             dry_run: mode == Mode::DryRun,
             problem: None,
         })
+    }
+
+    /// Puts on hold what a person detached since the last observation, and forgets the holds and
+    /// assignments of devices that are gone (unplugged, or plugged in again under a new number).
+    /// While some device cannot be read, nothing is forgotten: it may be that device.
+    fn update_holds(&mut self, observation: &Observation, devices: &[MatchedDevice]) {
+        if self.detects_manual_detaches {
+            let removed = manual_detaches(
+                &self.last_machines,
+                &observation.hypervisor.domains,
+                &self.last_attempted,
+                devices,
+            );
+            for (machine, spec) in removed {
+                self.hold(
+                    spec,
+                    Some(&machine),
+                    format!("its hostdev was removed from {machine}, not by this daemon"),
+                );
+            }
+        }
+        if observation.unreadable.is_empty() {
+            let present: Vec<HostdevSpec> = observation.devices.iter().map(hostdev_of).collect();
+            self.holds.retain(|hold| present.contains(&hold.spec()));
+            self.assignments
+                .retain(|assignment| present.contains(&assignment.device));
+        }
     }
 
     /// Something changed (a udev or domain event, a reload): actions that failed permanently may
@@ -268,6 +382,7 @@ impl Reconciler {
                         Failing {
                             message: crate::error_chain(error),
                             kind: error.kind(),
+                            retry_at: self.backoff.retry_at(&outcome.action),
                         },
                     );
                 }

@@ -2,10 +2,12 @@
 //! made from.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use libvirt_sync::{Action, ApplyReport, DomainState, ErrorKind, Plan, PlanInput};
 
 use super::Observation;
+use crate::state::holds::Hold;
 
 /// A failing action's last error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +16,8 @@ pub struct Failing {
     pub message: String,
     /// Whether it is retried on the fast backoff (transient) or when something changes.
     pub kind: ErrorKind,
+    /// When it may be tried again.
+    pub retry_at: Option<Instant>,
 }
 
 /// What one reconcile saw, planned and did.
@@ -30,6 +34,8 @@ pub struct Outcome {
     pub report: ApplyReport,
     /// Every action failing now, this time or before (and still planned), with its last error.
     pub failing: BTreeMap<Action, Failing>,
+    /// The devices on hold.
+    pub holds: Vec<Hold>,
     /// Whether it was a dry run.
     pub dry_run: bool,
     /// Why it could not observe (libvirt unreachable, the device list unreadable), on one line;

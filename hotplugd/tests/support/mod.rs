@@ -244,19 +244,32 @@ pub fn write(path: &Path, text: &str) {
         .unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()));
 }
 
-/// The binary with global options `--root ROOT --libvirt-uri URI` and no debug logging or journal
-/// mode from the environment.
+/// The binary with global options `--root ROOT --libvirt-uri URI`, a state and a data directory of
+/// the root's own (`ROOT/state`, `ROOT/data`: daemons of parallel tests never share a lock, holds
+/// or a record), and no debug logging or journal mode from the environment.
 pub fn binary(root: &Path, libvirt: &RealLibvirt) -> Command {
     let mut command = Command::new(BINARY);
     command
         .env_remove("WHAWTY_LIBVIRT_USB_HOTPLUGD_DEBUG")
         .env_remove("JOURNAL_STREAM")
         .env_remove("LIBVIRT_USB_HOTPLUGD_NO_UDEV_EVENTS")
+        .env_remove("NOTIFY_SOCKET")
         .arg("--root")
         .arg(root)
         .arg("--libvirt-uri")
-        .arg(&libvirt.uri);
+        .arg(&libvirt.uri)
+        .args(private_directories(root));
     command
+}
+
+/// `--state-dir ROOT/state --data-dir ROOT/data`.
+pub fn private_directories(root: &Path) -> [std::ffi::OsString; 4] {
+    [
+        "--state-dir".into(),
+        root.join("state").into(),
+        "--data-dir".into(),
+        root.join("data").into(),
+    ]
 }
 
 /// `run --once CONFIG`, to the end.

@@ -1,0 +1,165 @@
+//! The daemon's state and data directories: the lock it holds, and what it writes after each
+//! reconcile whose outcome changed (the status, the holds, the machines it attached devices to).
+
+use std::time::{Instant, SystemTime};
+
+use libvirt_sync::DomainState;
+
+use crate::options::RunOptions;
+use crate::reconcile::{Outcome, Reconciler};
+use crate::state::holds::Hold;
+use crate::state::status::{DaemonInfo, ReloadStatus, Status};
+use crate::state::{read_json, write_json, DataDir, InstanceLock, StateDir};
+use crate::Error;
+
+/// The state and data directories of a running daemon.
+#[derive(Debug)]
+pub struct Shared {
+    state: StateDir,
+    data: DataDir,
+    _lock: InstanceLock,
+    info: DaemonInfo,
+    /// What was written last, so that a file is replaced only when it changes.
+    written_status: Option<Status>,
+    written_holds: Option<Vec<Hold>>,
+    recorded: Vec<String>,
+}
+
+impl Shared {
+    /// Creates the state directory and takes its lock (failing when another daemon holds it),
+    /// and reads the data directory's record.
+    pub fn open(options: &RunOptions) -> Result<Shared, Error> {
+        let state = StateDir::new(&options.state_dir);
+        state.create()?;
+        let lock = state.lock()?;
+        let data = DataDir::new(&options.data_dir);
+        let recorded = data.machines().unwrap_or_else(|error| {
+            log::warn!(
+                "{}: the machines it names are not looked at",
+                crate::error_chain(&error)
+            );
+            Vec::new()
+        });
+        Ok(Shared {
+            state,
+            data,
+            _lock: lock,
+            info: Shared::info_without_state(options),
+            written_status: None,
+            written_holds: None,
+            recorded,
+        })
+    }
+
+    /// What a daemon of `options` knows of itself at the start.
+    pub fn info_without_state(options: &RunOptions) -> DaemonInfo {
+        DaemonInfo {
+            pid: std::process::id(),
+            started: SystemTime::now(),
+            config: options.config_path.display().to_string(),
+            reload: None,
+            uri: options.libvirt_uri.clone(),
+            connected_since: None,
+            udev_events: false,
+        }
+    }
+
+    /// The state directory.
+    pub fn state(&self) -> &StateDir {
+        &self.state
+    }
+
+    /// `reconciler`, with the holds the state directory kept and the machines the data
+    /// directory recorded; `udev_events`: whether the udev monitor runs.
+    pub fn prepare(&mut self, reconciler: Reconciler, udev_events: bool) -> Reconciler {
+        self.info.udev_events = udev_events;
+        let holds: Vec<Hold> = read_json(&self.state.holds_file())
+            .unwrap_or_else(|error| {
+                log::warn!("{}: no device is on hold", crate::error_chain(&error));
+                None
+            })
+            .unwrap_or_default();
+        let mut reconciler = reconciler.with_holds(holds);
+        for machine in &self.recorded {
+            reconciler.remember(machine);
+        }
+        reconciler
+    }
+
+    /// A reload happened (`status`), and `uri` is in force now.
+    pub fn reloaded(&mut self, status: ReloadStatus, uri: Option<&str>) {
+        self.info.reload = Some(status);
+        self.info.uri = uri.map(str::to_owned);
+    }
+
+    /// After a reconcile: writes what changed; the summary line.
+    pub fn update(&mut self, outcome: &Outcome, now: Instant, wall_now: SystemTime) -> String {
+        match (&outcome.problem, self.info.connected_since) {
+            (None, None) => self.info.connected_since = Some(wall_now),
+            (Some(_), Some(_)) => self.info.connected_since = None,
+            _ => {}
+        }
+        let status = Status::new(&self.info, outcome, now, wall_now);
+        let summary = status.summary(wall_now);
+        if self.written_status.as_ref() != Some(&status) {
+            match write_json(&self.state.status_file(), &status, 0o644) {
+                Ok(()) => self.written_status = Some(status),
+                Err(error) => log::warn!("{}", crate::error_chain(&error)),
+            }
+        }
+        if self.written_holds.as_deref() != Some(outcome.holds.as_slice()) {
+            match write_json(&self.state.holds_file(), &outcome.holds, 0o644) {
+                Ok(()) => self.written_holds = Some(outcome.holds.clone()),
+                Err(error) => log::warn!("{}", crate::error_chain(&error)),
+            }
+        }
+        if outcome.problem.is_none() {
+            let machines = machines_with_owned_hostdevs(outcome, &self.recorded);
+            if machines != self.recorded {
+                match self.data.record_machines(&machines) {
+                    Ok(()) => self.recorded = machines,
+                    Err(error) => log::warn!("{}", crate::error_chain(&error)),
+                }
+            }
+        }
+        summary
+    }
+}
+
+/// The machines on which the daemon holds hostdevs it attached after `outcome`: those observed
+/// with one (unless its detach succeeded) or given one by an attach that succeeded, and those
+/// recorded before (`recorded`) whose state could not be read.
+fn machines_with_owned_hostdevs(outcome: &Outcome, recorded: &[String]) -> Vec<String> {
+    let mut machines: Vec<String> = Vec::new();
+    let mut add = |machine: &str| {
+        if !machines.iter().any(|known| known == machine) {
+            machines.push(machine.to_owned());
+        }
+    };
+    for domain in &outcome.observation.hypervisor.domains {
+        match &domain.state {
+            DomainState::Running { hostdevs } => {
+                let keeps_one = hostdevs.iter().filter_map(|h| h.owned_spec()).any(|spec| {
+                    !outcome.report.outcomes.iter().any(|done| {
+                        !done.action.is_attach()
+                            && done.result.is_ok()
+                            && done.action.machine() == domain.name
+                            && *done.action.hostdev() == spec
+                    })
+                });
+                if keeps_one {
+                    add(&domain.name);
+                }
+            }
+            DomainState::Unreadable { .. } if recorded.contains(&domain.name) => add(&domain.name),
+            _ => {}
+        }
+    }
+    for done in &outcome.report.outcomes {
+        if done.action.is_attach() && done.result.is_ok() {
+            add(done.action.machine());
+        }
+    }
+    machines.sort();
+    machines
+}
