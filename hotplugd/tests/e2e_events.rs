@@ -12,107 +12,17 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fixtures::netns::in_private_network_namespace;
-use fixtures::{DeviceFiles, FixtureTree};
-use libvirt_sync::HostdevSpec;
-use support::{
-    binary, one_at_a_time, spec, wait_until, write, Daemon, Guest, GuestKind, RealLibvirt, GENEROUS,
+use fixtures::FixtureTree;
+use support::events::{
+    in_private_netns, start_daemon, uevent, wait_for_owned, webcam, webcam_config, webcam_spec,
 };
-use usb_discovery::{encode_udev_message, UeventSender};
+use support::{spec, Guest, GuestKind, GENEROUS};
+use usb_discovery::UeventSender;
 
 /// The latency the issue promises from a uevent or `virsh start` to the device in the live XML.
 const PROMISED: Duration = Duration::from_secs(1);
-
-/// Runs `body` with the real libvirt environment inside a private network namespace (see
-/// `fixtures::netns`): in the child directly, in the parent by re-running the test `name` of this
-/// binary under `unshare -n`, one at a time, and passing on the latencies the child printed.
-fn in_private_netns(name: &str, body: fn(&RealLibvirt)) {
-    let Some(libvirt) = RealLibvirt::from_env(name) else {
-        return;
-    };
-    let _one_at_a_time = one_at_a_time();
-    let Some(child_stdout) = in_private_network_namespace(name, || body(&libvirt)) else {
-        return;
-    };
-    // The child's libtest prints `test NAME ... ` before the test's own first line.
-    for line in child_stdout
-        .lines()
-        .filter_map(|line| line.find("latency").map(|at| &line[at..]))
-    {
-        println!("{line}");
-    }
-}
-
-fn webcam(port: &str, device: u16) -> DeviceFiles {
-    support::webcam(port, device).build()
-}
-
-fn webcam_spec(bus: u16, device: u16) -> HostdevSpec {
-    spec(bus, device, 0x046d, 0x0825)
-}
-
-/// A configuration giving every Logitech C270 to `machine`, with the resync `interval`.
-fn webcam_config(machine: &str, interval: &str) -> String {
-    format!(
-        "interval: {interval}\nmachines:\n  {machine}:\n    devices:\n    \
-         - vendor-id: 0x046d\n      product-id: 0x0825\n"
-    )
-}
-
-/// The daemon (debug log on) on `tree` with `config`; returns once it said it started, that is
-/// once its udev monitor and domain event source are open.
-fn start_daemon(
-    tree: &FixtureTree,
-    libvirt: &RealLibvirt,
-    config: &str,
-    udev_events: bool,
-) -> Daemon {
-    let path = tree.root().join("config.yml");
-    write(&path, config);
-    let mut command = binary(tree.root(), libvirt);
-    command.arg("-v").arg(&path);
-    if !udev_events {
-        command.env("LIBVIRT_USB_HOTPLUGD_NO_UDEV_EVENTS", "1");
-    }
-    let daemon = Daemon::spawn(command, &tree.root().join("daemon.log"));
-    daemon.wait_started();
-    daemon
-}
-
-/// The udev-format message udevd multicasts for `device` after its rules ran.
-fn uevent(action: &str, device: &DeviceFiles, bus: u16, number: u16) -> Vec<u8> {
-    static SEQNUM: AtomicU64 = AtomicU64::new(1000);
-    let seqnum = SEQNUM.fetch_add(1, Ordering::SeqCst).to_string();
-    let (busnum, devnum) = (format!("{bus:03}"), format!("{number:03}"));
-    encode_udev_message([
-        ("ACTION", action),
-        ("DEVPATH", device.devpath.as_str()),
-        ("SUBSYSTEM", "usb"),
-        ("DEVTYPE", "usb_device"),
-        ("SEQNUM", seqnum.as_str()),
-        ("BUSNUM", busnum.as_str()),
-        ("DEVNUM", devnum.as_str()),
-    ])
-}
-
-/// Waits (generously) until the guest's owned hostdevs are `expected`; how long that took.
-fn wait_for_owned(
-    guest: &Guest,
-    daemon: &Daemon,
-    expected: &[HostdevSpec],
-    what: &str,
-) -> Duration {
-    wait_until(GENEROUS, || guest.owned() == expected).unwrap_or_else(|| {
-        panic!(
-            "{what}: the owned hostdevs are {:?}, not {expected:?}, after {GENEROUS:?}:\n{}",
-            guest.owned(),
-            daemon.log()
-        )
-    })
-}
 
 #[test]
 fn a_udev_add_attaches_and_a_udev_remove_detaches_within_a_second() {

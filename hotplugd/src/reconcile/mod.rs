@@ -63,6 +63,28 @@ pub fn match_devices(machines: &[Machine], devices: &[UsbDevice]) -> Vec<Matched
         .collect()
 }
 
+/// The managed machines as they are once `report`'s successful actions took effect: what the next
+/// observation should show, unless someone else changed them.
+fn after_apply(domains: &[ObservedDomain], report: &ApplyReport) -> Vec<ObservedDomain> {
+    let mut domains = domains.to_vec();
+    for done in report.outcomes.iter().filter(|done| done.result.is_ok()) {
+        let spec = *done.action.hostdev();
+        let Some(libvirt_sync::DomainState::Running { hostdevs }) = domains
+            .iter_mut()
+            .find(|domain| domain.name == done.action.machine())
+            .map(|domain| &mut domain.state)
+        else {
+            continue;
+        };
+        if done.action.is_attach() {
+            hostdevs.push(spec.into());
+        } else {
+            hostdevs.retain(|hostdev| hostdev.owned_spec() != Some(spec));
+        }
+    }
+    domains
+}
+
 /// What one look at the host and the hypervisor saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observation {
@@ -302,7 +324,7 @@ impl Reconciler {
             failing.retry_at = self.backoff.retry_at(action);
         }
         if mode == Mode::Apply {
-            self.last_machines = observation.hypervisor.domains.clone();
+            self.last_machines = after_apply(&observation.hypervisor.domains, &report);
             self.last_attempted = report
                 .outcomes
                 .iter()

@@ -14,6 +14,7 @@
 //! `/sys/bus/usb/devices`, where hostdevs with `startupPolicy='optional'` attach all the same.
 #![allow(dead_code)] // each test binary uses a part of these helpers
 
+pub mod events;
 pub mod explain;
 pub mod unprivileged;
 
