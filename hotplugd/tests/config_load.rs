@@ -194,8 +194,14 @@ fn only_regular_files_of_at_most_1_mib_are_read() {
     fs::create_dir_all(dir.path().join("with-fifo/machines.d")).expect("folder");
     mkfifo(&in_machines_d);
     let cases = [
-        (fifo.clone(), format!("{}: is a FIFO, not a regular file", fifo.display())),
-        (folder.clone(), format!("{}: is a folder, not a regular file", folder.display())),
+        (
+            fifo.clone(),
+            format!("{}: is a FIFO, not a regular file", fifo.display()),
+        ),
+        (
+            folder.clone(),
+            format!("{}: is a folder, not a regular file", folder.display()),
+        ),
         (
             "/dev/zero".into(),
             "/dev/zero: is a character device, not a regular file".to_owned(),
@@ -270,7 +276,11 @@ fn machines_d_entries_that_cannot_be_resolved_are_errors_naming_them() {
 
     let other = tempfile::tempdir().expect("temp dir");
     write(&other.path().join("config.yml"), "machines: {}\n");
-    symlink(other.path().join("elsewhere"), other.path().join("machines.d")).expect("symlink");
+    symlink(
+        other.path().join("elsewhere"),
+        other.path().join("machines.d"),
+    )
+    .expect("symlink");
     assert_eq!(
         load(&other.path().join("config.yml"))
             .expect_err("machines.d leads nowhere")
