@@ -6,7 +6,7 @@
 //! full, gigabytes of it. So each file is first read once by saphyr-parser, a YAML event parser
 //! whose cost is linear in the text (its flow levels are capped at 255), and refused with the
 //! file, line and column of the first event that breaks a limit:
-//! * [`MAX_DEPTH`] collections open at once (a configuration needs 7);
+//! * [`MAX_DEPTH`] collections open at once (a configuration needs 8: down to an `env` entry);
 //! * [`MAX_NODES`] nodes in the document with every alias expanded (a node is a scalar, a
 //!   sequence or a mapping; an alias counts as all the nodes of what it names);
 //! * [`MAX_SCALAR_BYTES`] bytes of scalars with every alias expanded.
