@@ -39,6 +39,10 @@ const CASES: &[(&str, &str)] = &[
         "under-budget-bytes",
         "aliases expanding to just under the scalar-byte budget",
     ),
+    (
+        "under-budget-merge",
+        "merge keys of an alias, to just under the node budget",
+    ),
     ("deep-flow-64000", "64 000 nested [ and their ]"),
     ("deep-flow-unclosed", "64 000 nested [ never closed"),
     ("deep-block-1000", "1 000 nested block sequences"),
@@ -116,6 +120,18 @@ fn under_budget_bytes() -> String {
     text
 }
 
+/// Matchers merging an anchored matcher of 12 nodes (`<<: *m`, the path that builds a `Value`,
+/// applies the merges and writes the document out again), to just under the node budget.
+fn under_budget_merge() -> String {
+    let mut text = String::from(
+        "machines:\n  vm:\n    devices:\n    - &m {vendor-id: 1, udev: {tags: [a, b, c, d]}}\n",
+    );
+    for bus in 0..(hotplugd::config::MAX_NODES / 16) {
+        let _ = writeln!(text, "    - {{<<: *m, bus: {}}}", bus % 100 + 1);
+    }
+    text
+}
+
 fn text_of(case: &str) -> String {
     match case {
         "ordinary-1mib" => ordinary(),
@@ -124,6 +140,7 @@ fn text_of(case: &str) -> String {
         "big-scalar" => big_scalar(),
         "under-budget-nodes" => under_budget_nodes(),
         "under-budget-bytes" => under_budget_bytes(),
+        "under-budget-merge" => under_budget_merge(),
         "deep-flow-64000" => format!("machines: {}{}\n", "[".repeat(64_000), "]".repeat(64_000)),
         "deep-flow-unclosed" => format!("machines: {}\n", "[".repeat(64_000)),
         "deep-block-1000" => {
