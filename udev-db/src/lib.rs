@@ -43,18 +43,3 @@ pub use uevent::Uevent;
 fn lines(text: &str) -> impl Iterator<Item = &str> {
     text.split('\n').filter(|line| !line.is_empty())
 }
-
-#[cfg(test)]
-mod tests {
-    /// An error and its sources, joined by `: `.
-    pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
-    }
-}

@@ -205,8 +205,8 @@ mod tests {
         assert_ne!(properties, same);
     }
 
-    /// Keys whose hashes collide share a chain: forced here by a seed-independent check on many
-    /// keys being impossible, so the chain is exercised through `find`/`remove` directly.
+    /// Keys whose hashes collide share a chain. A collision of the seeded hash cannot be made on
+    /// purpose, so the chain is built here by hand and walked through `find` and `remove`.
     #[test]
     fn a_hash_chain_finds_and_removes_each_key() {
         let mut properties = Properties::new();
