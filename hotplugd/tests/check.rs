@@ -189,12 +189,12 @@ fn replacements_are_shown_and_warned_about() {
     );
 }
 
-/// A relative CONFIG finds `machines.d` relative to the working directory, and an empty file is a
-/// configuration without machines.
+/// A relative CONFIG finds `machines.d` relative to the working directory; `{}` is a configuration
+/// without machines of its own.
 #[test]
-fn a_relative_path_and_an_empty_file() {
+fn a_relative_path_and_an_empty_mapping() {
     let dir = tempfile::tempdir().expect("temp dir");
-    write(&dir.path().join("config.yml"), "");
+    write(&dir.path().join("config.yml"), "{}\n");
     write(
         &dir.path().join("machines.d/vm.yml"),
         "devices: [{port: 1-2.*}]\n",

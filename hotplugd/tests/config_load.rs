@@ -270,3 +270,189 @@ fn deny_rules_load_at_both_levels_from_both_kinds_of_file() {
         "excluded by deny[0] (vendor-id 04b8)"
     );
 }
+
+/// Runs `load(path)` on a thread and waits for it at most 10 s: a load that blocks (on a FIFO's
+/// open, before) fails the test instead of hanging it.
+fn load_within_bound(path: &Path) -> Result<hotplugd::config::Config, ConfigError> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let _ = sender.send(load(&path));
+    });
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("load returned within 10 s")
+}
+
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// Issue 10, reproductions 1 and 5: a FIFO (whose open blocked the daemon, and whose EOF was
+/// then an empty configuration), a device (`check /dev/zero` grew to 11 GB) or a folder as a
+/// configuration file is refused at once, naming it; so is one over 1 MiB, and one of exactly
+/// 1 MiB is read.
+#[test]
+fn only_regular_files_of_at_most_1_mib_are_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("fifo.yml");
+    mkfifo(&fifo);
+    let folder = dir.path().join("folder.yml");
+    fs::create_dir(&folder).expect("folder");
+    let in_machines_d = dir.path().join("with-fifo/machines.d/vm.yml");
+    write(&dir.path().join("with-fifo/config.yml"), "machines: {}\n");
+    fs::create_dir_all(dir.path().join("with-fifo/machines.d")).expect("folder");
+    mkfifo(&in_machines_d);
+    let cases = [
+        (
+            fifo.clone(),
+            format!("{}: is a FIFO, not a regular file", fifo.display()),
+        ),
+        (
+            folder.clone(),
+            format!("{}: is a folder, not a regular file", folder.display()),
+        ),
+        (
+            "/dev/zero".into(),
+            "/dev/zero: is a character device, not a regular file".to_owned(),
+        ),
+        (
+            dir.path().join("with-fifo/config.yml"),
+            format!("{}: is a FIFO, not a regular file", in_machines_d.display()),
+        ),
+    ];
+    for (path, message) in cases {
+        let error = load_within_bound(&path).expect_err("refused");
+        assert_eq!(error.to_string(), message);
+    }
+
+    let comment = "# a comment line of 64 bytes, to fill the file up to the limit.\n";
+    let mut text = String::from("machines: {}\n");
+    while text.len() + comment.len() <= 1 << 20 {
+        text.push_str(comment);
+    }
+    text.push_str(&"#".repeat((1 << 20) - text.len() - 1));
+    text.push('\n');
+    assert_eq!(text.len(), 1 << 20);
+    let main = dir.path().join("config.yml");
+    write(&main, &text);
+    assert!(load(&main).expect("1 MiB is read").machines.is_empty());
+    text.push('\n');
+    write(&main, &text);
+    assert_eq!(
+        load(&main).expect_err("too large").to_string(),
+        format!("{}: is larger than 1048576 bytes", main.display())
+    );
+}
+
+/// Issue 10, reproduction 2: `machines.d` entries that cannot be resolved were dropped in silence
+/// (and a reload then detached their machines' devices). A dangling symlink, a symlink loop and a
+/// `machines.d` that leads nowhere are errors naming them; other names stay ignored, even broken.
+#[test]
+fn machines_d_entries_that_cannot_be_resolved_are_errors_naming_them() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let main = dir.path().join("config.yml");
+    write(&main, "machines: {}\n");
+    let d = dir.path().join("machines.d");
+    write(&d.join("good.yml"), "devices: [{bus: 1}]\n");
+    symlink(dir.path().join("nowhere"), d.join("notes.txt")).expect("ignored link");
+    assert_eq!(load(&main).expect("valid").machines.len(), 1);
+
+    let dangling = d.join("gone.yml");
+    symlink(dir.path().join("shared/gone.yml"), &dangling).expect("symlink");
+    assert_eq!(
+        load(&main).expect_err("dangling").to_string(),
+        format!(
+            "{}: is a symbolic link to {}, which does not exist",
+            dangling.display(),
+            dir.path().join("shared/gone.yml").display()
+        )
+    );
+    fs::remove_file(&dangling).expect("removed");
+
+    let looped = d.join("loop.yaml");
+    symlink(&looped, &looped).expect("symlink to itself");
+    let error = load(&main).expect_err("loop");
+    assert!(matches!(&error, ConfigError::Read { path, .. } if *path == looped));
+    assert_eq!(
+        hotplugd::error_chain(&error),
+        format!(
+            "cannot read {}: Too many levels of symbolic links (os error 40)",
+            looped.display()
+        )
+    );
+    fs::remove_file(&looped).expect("removed");
+
+    let other = tempfile::tempdir().expect("temp dir");
+    write(&other.path().join("config.yml"), "machines: {}\n");
+    symlink(
+        other.path().join("elsewhere"),
+        other.path().join("machines.d"),
+    )
+    .expect("symlink");
+    assert_eq!(
+        load(&other.path().join("config.yml"))
+            .expect_err("machines.d leads nowhere")
+            .to_string(),
+        format!(
+            "{}: is a symbolic link to {}, which does not exist",
+            other.path().join("machines.d").display(),
+            other.path().join("elsewhere").display()
+        )
+    );
+}
+
+/// A file being written is waited for: written cut short and completed 30 ms later, the load
+/// (which starts at once) reads the complete file. A file that keeps changing is an error naming
+/// it after about half a second.
+#[test]
+fn files_being_written_are_read_once_settled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let main = dir.path().join("config.yml");
+    let complete = "machines:\n  vm:\n    devices: [{bus: 1}]\n";
+    write(&main, "machines:\n");
+    let writer = {
+        let main = main.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            write(&main, complete);
+        })
+    };
+    let config = load_within_bound(&main).expect("the complete file");
+    writer.join().expect("writer");
+    assert_eq!(config.machines.len(), 1);
+
+    let machine_file = dir.path().join("machines.d/busy.yml");
+    write(&machine_file, "devices: [{bus: 1}]\n");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, machine_file) = (stop.clone(), machine_file.clone());
+        std::thread::spawn(move || {
+            let mut bus = 1;
+            // Bounded: the load gives up after about 0.6 s.
+            for _ in 0..1000 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                bus = bus % 100 + 1;
+                write(&machine_file, &format!("devices: [{{bus: {bus}}}]\n"));
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    let error = load_within_bound(&main).expect_err("never settles");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().expect("writer");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: kept changing while being read (6 reads, 100 ms apart): try again once it is written",
+            machine_file.display()
+        )
+    );
+}

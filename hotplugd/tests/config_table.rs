@@ -76,9 +76,10 @@ fn the_readme_examples_load_unchanged_with_the_same_meaning() {
     for (text, what) in [
         (README_EMPTY_WORKAROUND, "the {} workaround"),
         (README_GLOBAL, "the global file"),
-        ("", "an empty file (refused by the original by accident)"),
-        ("# only a comment\n", "only comments"),
-        ("machines:\n", "an empty machines key"),
+        (
+            "interval: 5s\n",
+            "no machines key (machines.d may hold them)",
+        ),
     ] {
         let main = parse_main_file(text, file).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(main.interval, Duration::from_secs(5), "{what}");
@@ -112,6 +113,70 @@ fn the_readme_examples_load_unchanged_with_the_same_meaning() {
     assert_eq!(snippet.name, "webcam-test");
     assert!(snippet.rules.matches(&readme_webcam("<redacted-serial>")));
     assert!(!snippet.rules.matches(&readme_webcam("OTHER")));
+}
+
+/// Issue 10, reproduction 1: a configuration cut short by its writer (`: > config.yml`, or cut at
+/// a line end) is refused, not read as "no machines", which made a reload detach every device.
+/// `(what, text, the whole message)`.
+const CUT_SHORT: &[(&str, &str, &str)] = &[
+    (
+        "no bytes",
+        "",
+        "config.yml: the configuration is empty (write `machines: {}` for one without machines)",
+    ),
+    (
+        "blank lines",
+        "\n  \n\n",
+        "config.yml: the configuration is empty (write `machines: {}` for one without machines)",
+    ),
+    (
+        "only comments",
+        "# machines are below\n\n# (none yet)\n",
+        "config.yml: the configuration is empty (write `machines: {}` for one without machines)",
+    ),
+    (
+        "a null document",
+        "~\n",
+        "config.yml: the configuration is empty (write `machines: {}` for one without machines)",
+    ),
+    (
+        "cut after machines:",
+        "machines:\n",
+        "config.yml:1:10: machines: has no value (write `machines: {}` for no machines)",
+    ),
+    (
+        "cut after machines: with more before",
+        "interval: 5s\nlibvirt-uri: qemu:///system\nmachines:\n",
+        "config.yml:3:10: machines: has no value (write `machines: {}` for no machines)",
+    ),
+    (
+        "machines: ~",
+        "machines: ~\n",
+        "config.yml:1:11: machines: has no value (write `machines: {}` for no machines)",
+    ),
+    (
+        "machines: null, then a comment",
+        "machines: null # later\n",
+        "config.yml:1:11: machines: has no value (write `machines: {}` for no machines)",
+    ),
+];
+
+#[test]
+fn a_file_cut_short_is_refused_and_machines_braces_mean_no_machines() {
+    for (what, text, message) in CUT_SHORT {
+        let error = parse_main_file(text, Path::new("config.yml"))
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
+        assert_eq!(error.to_string(), *message, "{what}");
+    }
+    for text in [
+        "machines: {}\n",
+        "{}\n",
+        "interval: 1s\nmachines: {}\n# the end\n",
+    ] {
+        let main = parse_main_file(text, Path::new("config.yml")).expect(text);
+        assert!(main.machines.is_empty(), "{text}");
+    }
 }
 
 #[test]

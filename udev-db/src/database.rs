@@ -1,9 +1,14 @@
-//! Reading records under a root path.
+//! Reading records under a root path, each file read with a bound on its size.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::UdevRecord;
+
+/// The largest udev database record or `uevent` file read, 1 MiB: real ones hold a few KiB, and a
+/// bigger one is refused (for that device) rather than read whole.
+pub const MAX_FILE_LEN: u64 = 1 << 20;
 
 /// A file that exists but could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -41,12 +46,44 @@ impl UdevDatabase {
     /// The record of a character device, or `None` when udev has not initialized it (yet).
     pub fn char_device(&self, major: u32, minor: u32) -> Result<Option<UdevRecord>, Error> {
         let path = self.char_device_path(major, minor);
-        match std::fs::read(&path) {
+        match read_limited(&path, MAX_FILE_LEN) {
             Ok(bytes) => Ok(Some(UdevRecord::parse(&bytes))),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(Error::Read { path, source }),
         }
     }
+}
+
+/// The bytes of the file at `path`, reading at most `limit + 1` of them: a longer file is an error
+/// of kind [`io::ErrorKind::FileTooLarge`], found without reading it all (a sysfs file's size says
+/// nothing of its content, so the bound is on what is read, not on what `stat` says).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("uevent");
+/// std::fs::write(&path, "MAJOR=189\n")?;
+/// assert_eq!(udev_db::read_limited(&path, 10)?, b"MAJOR=189\n");
+/// let error = udev_db::read_limited(&path, 9).unwrap_err();
+/// assert_eq!(error.kind(), std::io::ErrorKind::FileTooLarge);
+/// assert_eq!(error.to_string(), "the file is larger than 9 bytes");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let file = File::open(path)?;
+    // The size is only a hint for the buffer, as `std::fs::read` takes it.
+    let hint = file
+        .metadata()
+        .map_or(0, |metadata| metadata.len())
+        .min(limit);
+    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0).saturating_add(1));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("the file is larger than {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -85,5 +122,29 @@ mod tests {
             error.to_string().contains("run/udev/data/c189:5"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_record_over_the_bound_is_an_error_naming_the_path() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let data = root.path().join("run/udev/data");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        let line = b"E:ID_X=y\n";
+        let mut huge = line.repeat(usize::try_from(MAX_FILE_LEN).expect("fits") / line.len());
+        std::fs::write(data.join("c189:7"), &huge).expect("write");
+        assert!(UdevDatabase::new(root.path())
+            .char_device(189, 7)
+            .expect("at the bound")
+            .is_some());
+        huge.extend_from_slice(line);
+        std::fs::write(data.join("c189:7"), &huge).expect("write");
+        let error = UdevDatabase::new(root.path())
+            .char_device(189, 7)
+            .expect_err("over the bound");
+        let Error::Read { path, source } = &error;
+        assert_eq!(*path, data.join("c189:7"));
+        assert_eq!(source.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(error.to_string(), format!("cannot read {}", path.display()));
+        assert_eq!(source.to_string(), "the file is larger than 1048576 bytes");
     }
 }

@@ -8,9 +8,12 @@
 //! * [`Uevent`]: a sysfs `uevent` file (`KEY=value` lines written by the kernel).
 //! * [`UdevDatabase`]: reads a device's record under a root (`/` on a host, a fixture tree in tests).
 //!   A missing record means "not initialized by udev yet", which is not an error.
+//! * [`read_limited`]: reads a file with a bound on its size ([`MAX_FILE_LEN`] for records and
+//!   `uevent` files: a bigger one is an error for that device, found without reading it all).
 //!
-//! Both parsers are pure and take bytes: the files are not guaranteed to be UTF-8, and a byte that is
-//! not is replaced (U+FFFD) rather than failing the record.
+//! Both parsers are pure, take bytes and run in time linear in their size: the files are not
+//! guaranteed to be UTF-8, and a byte that is not is replaced (U+FFFD) rather than failing the
+//! record.
 //!
 //! ```
 //! use udev_db::{UdevRecord, Uevent};
@@ -30,17 +33,13 @@ mod properties;
 mod record;
 mod uevent;
 
-pub use database::{Error, UdevDatabase};
+pub use database::{read_limited, Error, UdevDatabase, MAX_FILE_LEN};
 pub use properties::Properties;
 pub use record::UdevRecord;
 pub use uevent::Uevent;
 
-/// The lines of a text file, each decoded as UTF-8 with invalid bytes replaced; a final line without
-/// a trailing newline counts, an empty last piece does not.
-fn lossy_lines(bytes: &[u8]) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
-    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    bytes
-        .split(|&byte| byte == b'\n')
-        .filter(|line| !line.is_empty())
-        .map(String::from_utf8_lossy)
+/// The lines of a text file (decoded as UTF-8 with invalid bytes replaced); a final line without
+/// a trailing newline counts, empty lines do not.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n').filter(|line| !line.is_empty())
 }

@@ -1,6 +1,8 @@
 //! The udev database record (`/run/udev/data/<device id>`).
 
-use crate::{lossy_lines, Properties};
+use std::collections::HashSet;
+
+use crate::{lines, Properties};
 
 /// One device's record in the udev database, as systemd's `device_update_db()` writes it.
 ///
@@ -26,17 +28,24 @@ pub struct UdevRecord {
 
 impl UdevRecord {
     /// Parses a record. Never fails: like systemd's reader, it skips lines that are not `X:value`,
-    /// unknown keys, `E:` lines without `=`, and numbers that do not parse.
+    /// unknown keys, `E:` lines without `=`, and numbers that do not parse. Takes time linear in
+    /// the size of the record.
     pub fn parse(bytes: &[u8]) -> UdevRecord {
         let mut record = UdevRecord::default();
-        for line in lossy_lines(bytes) {
+        let (mut devlinks, mut tags, mut current_tags) = (
+            UniqueList::default(),
+            UniqueList::default(),
+            UniqueList::default(),
+        );
+        let text = String::from_utf8_lossy(bytes);
+        for line in lines(&text) {
             let mut chars = line.chars();
             let (Some(key), Some(':')) = (chars.next(), chars.next()) else {
                 continue;
             };
             let value = chars.as_str();
             match key {
-                'S' if !value.is_empty() => push_unique(&mut record.devlinks, value),
+                'S' if !value.is_empty() => devlinks.push(value),
                 'L' => record.devlink_priority = value.parse().ok().or(record.devlink_priority),
                 'I' => record.usec_initialized = value.parse().ok().or(record.usec_initialized),
                 'E' => {
@@ -46,12 +55,15 @@ impl UdevRecord {
                         }
                     }
                 }
-                'G' if !value.is_empty() => push_unique(&mut record.tags, value),
-                'Q' if !value.is_empty() => push_unique(&mut record.current_tag_lines, value),
+                'G' if !value.is_empty() => tags.push(value),
+                'Q' if !value.is_empty() => current_tags.push(value),
                 'V' => record.version = value.parse().ok().or(record.version),
                 _ => {}
             }
         }
+        record.devlinks = devlinks.items;
+        record.tags = tags.items;
+        record.current_tag_lines = current_tags.items;
         record
     }
 
@@ -71,9 +83,18 @@ impl UdevRecord {
     }
 }
 
-fn push_unique(list: &mut Vec<String>, value: &str) {
-    if !list.iter().any(|existing| existing == value) {
-        list.push(value.to_owned());
+/// Values in first-seen order, each once.
+#[derive(Default)]
+struct UniqueList<'t> {
+    items: Vec<String>,
+    seen: HashSet<&'t str>,
+}
+
+impl<'t> UniqueList<'t> {
+    fn push(&mut self, value: &'t str) {
+        if self.seen.insert(value) {
+            self.items.push(value.to_owned());
+        }
     }
 }
 

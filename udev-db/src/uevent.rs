@@ -1,6 +1,6 @@
 //! The sysfs `uevent` file.
 
-use crate::{lossy_lines, Properties};
+use crate::{lines, Properties};
 
 /// The `KEY=value` lines of a sysfs `uevent` file, in file order.
 ///
@@ -17,7 +17,8 @@ impl Uevent {
     /// Parses a uevent file. Never fails.
     pub fn parse(bytes: &[u8]) -> Uevent {
         let mut properties = Properties::new();
-        for line in lossy_lines(bytes) {
+        let text = String::from_utf8_lossy(bytes);
+        for line in lines(&text) {
             if let Some((key, value)) = line.split_once('=') {
                 if !key.is_empty() {
                     properties.set(key, value);

@@ -70,3 +70,51 @@ proptest! {
         }
     }
 }
+
+/// Runs `work` on a thread and waits for it at most `bound`: a liveness bound (far above the time
+/// the work takes, which `docs/benchmarks.md` records) that turns a quadratic parser into a failed
+/// test instead of one that runs for an hour.
+fn within<T: Send + 'static>(
+    bound: std::time::Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(work());
+    });
+    receiver
+        .recv_timeout(bound)
+        .unwrap_or_else(|_| panic!("not done within {bound:?}"))
+}
+
+/// Issue 10, reproduction 5: a record of a million lines (distinct properties, repeated ones,
+/// removals and a million tags) parses, in time linear in its size: before, every `E:` line
+/// searched the properties so far and every `G:` line the tags so far (40 000 lines took 3.8 s).
+#[test]
+fn a_million_line_record_parses_in_linear_time() {
+    const LINES: usize = 1_000_000;
+    let record = within(std::time::Duration::from_secs(60), || {
+        let mut text = String::with_capacity(LINES * 16);
+        for i in 0..LINES / 4 {
+            text.push_str(&format!(
+                "E:KEY_{i}=v{i}\nE:KEY_{}=\nE:SAME=v{i}\nG:tag{i}\n",
+                i / 2
+            ));
+        }
+        UdevRecord::parse(text.as_bytes())
+    });
+    // KEY_i is removed again by the line of 2i or 2i+1 when that comes; the upper half stays.
+    assert_eq!(record.property("KEY_0"), None);
+    assert_eq!(record.property("KEY_249999"), Some("v249999"));
+    assert_eq!(record.property("SAME"), Some("v249999"));
+    assert_eq!(record.properties.len(), LINES / 8 + 1);
+    assert_eq!(record.tags.len(), LINES / 4);
+    let uevent = within(std::time::Duration::from_secs(60), || {
+        let text: String = (0..LINES)
+            .map(|i| format!("K{}={i}\n", i % 500_000))
+            .collect();
+        Uevent::parse(text.as_bytes())
+    });
+    assert_eq!(uevent.properties.len(), 500_000);
+    assert_eq!(uevent.get("K0"), Some("500000"));
+}

@@ -206,8 +206,10 @@ fn canonical(path: &Path) -> Result<PathBuf, Error> {
     })
 }
 
+/// A device's file, at most [`udev_db::MAX_FILE_LEN`] bytes (sysfs attributes and `uevent` hold a
+/// page at most; a bigger file makes the device unreadable rather than being read whole).
 fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::ReadFile {
+    udev_db::read_limited(path, udev_db::MAX_FILE_LEN).map_err(|source| Error::ReadFile {
         path: path.to_owned(),
         source,
     })

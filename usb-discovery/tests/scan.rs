@@ -119,6 +119,63 @@ fn an_unreadable_or_malformed_device_does_not_fail_the_scan() {
     assert_eq!(names, ["1-3"]);
 }
 
+/// Issue 10, reproduction 5: a udev record or `uevent` file over 1 MiB (a million-line record)
+/// leaves its device out as unreadable, with the reason; the other devices are read.
+#[test]
+fn a_device_with_a_file_over_1_mib_is_unreadable_and_the_others_are_read() {
+    let tree = FixtureTree::new().expect("tree");
+    let huge_record = UsbDeviceBuilder::new("1-1", 2).build();
+    tree.add(&huge_record).expect("written");
+    let lines: String = (0..100_000).map(|i| format!("E:ID_X{i}=y\n")).collect();
+    assert!(lines.len() > 1 << 20);
+    fs::write(tree.udev_record_path(huge_record.dev), &lines).expect("huge record");
+    let huge_uevent = UsbDeviceBuilder::new("1-2", 3).build();
+    let dir = tree.add(&huge_uevent).expect("written");
+    let mut uevent = fs::read(dir.join("uevent")).expect("uevent");
+    uevent.extend_from_slice(lines.as_bytes());
+    fs::write(dir.join("uevent"), uevent).expect("huge uevent");
+    tree.add(&UsbDeviceBuilder::new("1-3", 4).build())
+        .expect("written");
+
+    let scan = SysfsDiscovery::new(tree.root())
+        .scan_all()
+        .expect("scan succeeds");
+    let names: Vec<&str> = scan
+        .devices
+        .iter()
+        .map(|d| d.kernel_name.as_str())
+        .collect();
+    assert_eq!(names, ["1-3"]);
+    let unreadable: Vec<(&str, &str)> = scan
+        .unreadable
+        .iter()
+        .map(|u| (u.kernel_name.as_str(), u.problem.as_str()))
+        .collect();
+    let record = tree.udev_record_path(huge_record.dev);
+    let uevent = dir.canonicalize().expect("real path").join("uevent");
+    assert_eq!(
+        unreadable,
+        [
+            (
+                "1-1",
+                format!(
+                    "cannot read {}: the file is larger than 1048576 bytes",
+                    record.display()
+                )
+                .as_str()
+            ),
+            (
+                "1-2",
+                format!(
+                    "cannot read {}: the file is larger than 1048576 bytes",
+                    uevent.display()
+                )
+                .as_str()
+            ),
+        ]
+    );
+}
+
 #[test]
 fn attributes_lose_one_newline_and_keep_other_whitespace() {
     let tree = FixtureTree::new().expect("tree");

@@ -7,10 +7,12 @@ use hotplug_match::RulePath;
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
+use super::bounds;
 use super::locate::locate;
 use super::{ConfigError, Position};
 
-/// The text of a file, ready for the typed parse.
+/// The text of a file, ready for the typed parse: it passed the pre-scan of [`bounds`], so
+/// serde_yaml's cost on it is bounded.
 ///
 /// serde_yaml does not apply YAML merge keys (`<<: *anchor`) while deserializing, but Go's YAML
 /// parser does, so the original daemon accepted them. A document that uses them is read with the
@@ -23,13 +25,19 @@ pub(crate) struct Document<'t> {
 }
 
 impl<'t> Document<'t> {
-    pub(crate) fn new(file: &'t Path, text: &'t str) -> Document<'t> {
-        let merged = serde_yaml::from_str::<Value>(text)
-            .ok()
+    pub(crate) fn new(file: &'t Path, text: &'t str) -> Result<Document<'t>, ConfigError> {
+        let scanned = bounds::check(text).map_err(|refusal| ConfigError::Limit {
+            file: file.to_owned(),
+            position: refusal.position,
+            reason: one_line(&refusal.reason),
+        })?;
+        let merged = Some(text)
+            .filter(|_| scanned.may_merge)
+            .and_then(|text| serde_yaml::from_str::<Value>(text).ok())
             .filter(has_merge_key)
             .and_then(|mut value| value.apply_merge().ok().map(|()| value))
             .and_then(|value| serde_yaml::to_string(&value).ok());
-        match merged {
+        Ok(match merged {
             Some(merged) => Document {
                 file,
                 text: Cow::Owned(merged),
@@ -40,7 +48,7 @@ impl<'t> Document<'t> {
                 text: Cow::Borrowed(text),
                 merged: false,
             },
-        }
+        })
     }
 
     /// The typed parse; a failure is a [`ConfigError::Parse`] with serde_yaml's message (its

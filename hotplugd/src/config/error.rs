@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A line and column in a file, both counted from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +26,62 @@ pub enum ConfigError {
         /// Why.
         #[source]
         source: io::Error,
+    },
+    /// A configuration file or `machines.d` entry is a symbolic link to nothing.
+    #[error("{}: is a symbolic link to {}, which does not exist", .path.display(), .target.display())]
+    DanglingLink {
+        /// The link.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+    },
+    /// A configuration file is not a regular file (a FIFO, a device, a folder).
+    #[error("{}: is {kind}, not a regular file", .path.display())]
+    NotAFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is: `a FIFO`, `a character device`, `a folder`…
+        kind: &'static str,
+    },
+    /// A configuration file is larger than the limit.
+    #[error("{}: is larger than {limit} bytes", .path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, 1 MiB.
+        limit: u64,
+    },
+    /// A configuration file kept changing while it was read: it is being written.
+    #[error(
+        "{}: kept changing while being read ({attempts} reads, {} ms apart): try again once it is written",
+        .path.display(),
+        .pause.as_millis()
+    )]
+    Unsettled {
+        /// A file that changed between the last two reads.
+        path: PathBuf,
+        /// How many times it was read.
+        attempts: usize,
+        /// The pause between two reads.
+        pause: Duration,
+    },
+    /// The main file holds nothing: no bytes, or only comments and blanks. A file cut short by a
+    /// writer looks like that, so it is refused rather than read as "no machines".
+    #[error("{}: the configuration is empty (write `machines: {{}}` for one without machines)", .file.display())]
+    Empty {
+        /// The file.
+        file: PathBuf,
+    },
+    /// A file would cost too much to parse: nested too deep, or aliases expanding too far. Also
+    /// a syntax error found by the pre-scan where serde_yaml is not asked (see `bounds`).
+    #[error("{}:{}:{}: {reason}", .file.display(), .position.line, .position.column)]
+    Limit {
+        /// The file.
+        file: PathBuf,
+        /// Where.
+        position: Position,
+        /// Which limit, or the syntax error.
+        reason: String,
     },
     /// The text is not YAML, or not of the configuration's shape (an unknown key, a list where a
     /// mapping belongs). The message is serde_yaml's, which starts with the path when there is one.
@@ -71,7 +128,12 @@ impl ConfigError {
     /// The file the error is about.
     pub fn file(&self) -> &Path {
         match self {
-            ConfigError::Read { path, .. } => path,
+            ConfigError::Read { path, .. }
+            | ConfigError::DanglingLink { path, .. }
+            | ConfigError::NotAFile { path, .. }
+            | ConfigError::TooLarge { path, .. }
+            | ConfigError::Unsettled { path, .. } => path,
+            ConfigError::Empty { file } | ConfigError::Limit { file, .. } => file,
             ConfigError::Parse { file, .. }
             | ConfigError::Invalid { file, .. }
             | ConfigError::MachineFileName { file }
@@ -85,6 +147,7 @@ impl ConfigError {
             ConfigError::Parse { position, .. } | ConfigError::Invalid { position, .. } => {
                 *position
             }
+            ConfigError::Limit { position, .. } => Some(*position),
             _ => None,
         }
     }

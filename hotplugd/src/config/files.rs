@@ -22,7 +22,8 @@ struct MainFileSpec {
     interval: Option<String>,
     libvirt_uri: Option<String>,
     deny: Option<Vec<MatcherSpec>>,
-    machines: Option<MachineMap>,
+    #[serde(default)]
+    machines: MachineMap,
 }
 
 /// One machine as written: in the main file's `machines:`, or a whole `machines.d` file.
@@ -35,11 +36,19 @@ struct MachineSpec {
 
 /// `machines:` in file order; a name given twice is refused, as Go's YAML parser does.
 #[derive(Debug, Default)]
-struct MachineMap(Vec<(String, Option<MachineSpec>)>);
+enum MachineMap {
+    /// No `machines` key.
+    #[default]
+    Absent,
+    /// `machines:` without a value (or `~`, `null`).
+    Null,
+    /// The machines.
+    Machines(Vec<(String, Option<MachineSpec>)>),
+}
 
 impl<'de> Deserialize<'de> for MachineMap {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(MachineMapVisitor)
+        deserializer.deserialize_any(MachineMapVisitor)
     }
 }
 
@@ -53,7 +62,7 @@ impl<'de> Visitor<'de> for MachineMapVisitor {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<MachineMap, E> {
-        Ok(MachineMap::default())
+        Ok(MachineMap::Null)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MachineMap, A::Error> {
@@ -67,7 +76,7 @@ impl<'de> Visitor<'de> for MachineMapVisitor {
             let spec = map.next_value()?;
             machines.push((name, spec));
         }
-        Ok(MachineMap(machines))
+        Ok(MachineMap::Machines(machines))
     }
 }
 
@@ -85,7 +94,9 @@ pub struct MainFile {
 }
 
 /// Parses and validates the main configuration file's `text`; `file` is its path, for errors
-/// and for [`Machine::source`]. An empty document (or only comments, `~` or `{}`) has no machines.
+/// and for [`Machine::source`]. An empty document (no bytes, only comments, or `~`) is an error,
+/// and so is `machines:` without a value: both are what a file cut short looks like. `{}` and
+/// `machines: {}` have no machines.
 ///
 /// ```
 /// use std::path::Path;
@@ -103,8 +114,12 @@ pub struct MainFile {
 /// # Ok::<(), hotplugd::config::ConfigError>(())
 /// ```
 pub fn parse_main_file(text: &str, file: &Path) -> Result<MainFile, ConfigError> {
-    let document = Document::new(file, text);
-    let spec: MainFileSpec = document.parse::<Option<_>>()?.unwrap_or_default();
+    let document = Document::new(file, text)?;
+    let spec: MainFileSpec = document
+        .parse::<Option<_>>()?
+        .ok_or_else(|| ConfigError::Empty {
+            file: file.to_owned(),
+        })?;
     let interval = match spec.interval {
         None => DEFAULT_INTERVAL,
         Some(written) => parse_duration(&written).map_err(|problem| {
@@ -122,7 +137,17 @@ pub fn parse_main_file(text: &str, file: &Path) -> Result<MainFile, ConfigError>
     }
     let deny = deny_rules(&document, &RulePath::root(), spec.deny)?;
     let mut machines = Vec::new();
-    for (name, machine) in spec.machines.unwrap_or_default().0 {
+    let written = match spec.machines {
+        MachineMap::Absent => Vec::new(),
+        MachineMap::Null => {
+            return Err(document.invalid(
+                RulePath::root().key("machines"),
+                "has no value (write `machines: {}` for no machines)".to_owned(),
+            ))
+        }
+        MachineMap::Machines(machines) => machines,
+    };
+    for (name, machine) in written {
         let at = RulePath::root().key("machines").key(name.as_str());
         if name.is_empty() {
             // The path of the empty name would read `machines.`; name the mapping instead.
@@ -167,7 +192,7 @@ pub fn parse_main_file(text: &str, file: &Path) -> Result<MainFile, ConfigError>
 /// # Ok::<(), hotplugd::config::ConfigError>(())
 /// ```
 pub fn parse_machine_file(text: &str, file: &Path, name: &str) -> Result<Machine, ConfigError> {
-    let document = Document::new(file, text);
+    let document = Document::new(file, text)?;
     let spec: Option<MachineSpec> = document.parse()?;
     let rules = machine_rules(&document, &RulePath::root(), spec)?;
     Ok(Machine {

@@ -32,6 +32,27 @@
 //! Parsing is pure ([`parse_main_file`], [`parse_machine_file`], [`merge`]); [`load`] reads the
 //! files and hands them over.
 //!
+//! An empty main file (no bytes, or only comments and blanks) is an error, as in the original, and
+//! so is `machines:` without a value: both are what a file cut short by its writer looks like, and
+//! reading them as "no machines" would detach every device. `machines: {}` says "no machines".
+//!
+//! # Reading
+//!
+//! A reload must never act on a file that is half written or is not a file: see the `read`
+//! module. In short: each file is opened with `O_NONBLOCK` and must be a regular file by `fstat`
+//! (a FIFO, a device or a folder is an error), at most [`MAX_FILE_LEN`] bytes are read, every
+//! `machines.d/*.yml` entry must resolve (a dangling symlink, a loop or an entry that cannot be
+//! examined is an error naming it), and the files count only once settled: when any was changed
+//! in the last [`RECENT`] all are read again after [`SETTLE`] and must be the same, up to
+//! [`ATTEMPTS`] times. Files at rest are read once, so `check` and `explain` do not wait.
+//!
+//! # Bounds
+//!
+//! Before serde_yaml parses a file, a linear pre-scan (saphyr-parser) refuses one nested deeper
+//! than [`MAX_DEPTH`] or whose aliases expand it past [`MAX_NODES`] nodes or [`MAX_SCALAR_BYTES`]
+//! bytes of scalars, with the file, line and column; so parsing any file under the size limit
+//! takes well under a second and 100 MiB (figures in `docs/benchmarks.md`).
+//!
 //! ```
 //! use std::path::Path;
 //! use hotplugd::config::{merge, parse_machine_file, parse_main_file};
@@ -52,21 +73,24 @@
 //! # Ok::<(), hotplugd::config::ConfigError>(())
 //! ```
 
+mod bounds;
 mod document;
 mod duration;
 mod error;
 mod files;
 mod locate;
+mod read;
 
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hotplug_match::{DenyRules, MachineRules};
 
+pub use bounds::{MAX_DEPTH, MAX_NODES, MAX_SCALAR_BYTES};
 pub use duration::{format_duration, parse_duration, DurationProblem};
 pub use error::{ConfigError, Position};
 pub use files::{parse_machine_file, parse_main_file, MainFile};
+pub use read::{ATTEMPTS, MAX_FILE_LEN, RECENT, SETTLE};
 
 /// The interval when the configuration sets none, as in the original.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -144,58 +168,18 @@ pub fn merge(main: MainFile, snippets: Vec<Machine>) -> Config {
 
 /// Reads and validates the main file `path` and the `machines.d` folder beside it (when there is
 /// one; files not ending in `.yml` or `.yaml`, and folders, are ignored).
+///
+/// The files are read as [`read`](self#reading) says: only regular files of at most
+/// [`MAX_FILE_LEN`] bytes, opened without blocking, once their content is settled (which may take
+/// half a second for files written in the last second); an entry of `machines.d` that cannot be
+/// resolved or read is an error naming it. Parsing is bounded as [`bounds`](self#bounds) says.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let main = parse_main_file(&read(path)?, path)?;
-    let folder = path
-        .parent()
-        .unwrap_or_else(|| Path::new(""))
-        .join("machines.d");
-    let mut snippets: Vec<Machine> = Vec::new();
-    for (name, file) in machine_files(&folder)? {
-        if let Some(other) = snippets.iter().find(|known| known.name == name) {
-            return Err(ConfigError::MachineFilesClash {
-                machine: name,
-                file,
-                other: other.source.clone(),
-            });
-        }
-        snippets.push(parse_machine_file(&read(&file)?, &file, &name)?);
-    }
+    let files = read::read_settled(path)?;
+    let main = parse_main_file(&files.main.text, path)?;
+    let snippets = files
+        .machines
+        .iter()
+        .map(|(name, file)| parse_machine_file(&file.text, &file.path, name))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(merge(main, snippets))
-}
-
-/// The `*.yml` and `*.yaml` files of `folder` with the machine each names, sorted by file name;
-/// nothing when `folder` is not a directory.
-fn machine_files(folder: &Path) -> Result<Vec<(String, PathBuf)>, ConfigError> {
-    if !folder.is_dir() {
-        return Ok(Vec::new());
-    }
-    let cannot_list = |source: io::Error| ConfigError::Read {
-        path: folder.to_owned(),
-        source,
-    };
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(folder).map_err(cannot_list)? {
-        let file = entry.map_err(cannot_list)?.path();
-        let is_yaml = file
-            .extension()
-            .is_some_and(|extension| extension == "yml" || extension == "yaml");
-        if !is_yaml || !file.is_file() {
-            continue;
-        }
-        let name = file
-            .file_stem()
-            .and_then(|stem| stem.to_str())
-            .ok_or_else(|| ConfigError::MachineFileName { file: file.clone() })?;
-        files.push((name.to_owned(), file));
-    }
-    files.sort_by(|(_, a), (_, b)| a.file_name().cmp(&b.file_name()));
-    Ok(files)
-}
-
-fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })
 }

@@ -383,3 +383,27 @@ pub fn webcam(port: &str, device: u16) -> UsbDeviceBuilder {
         .manufacturer("Logitech")
         .product("Webcam C270")
 }
+
+/// `command` run by `setpriv` without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (in the bounding
+/// and inheritable sets, so an execed root process has neither): file modes then hold for it as
+/// for any user, so a mode-000 file is unreadable even to root.
+pub fn without_file_capabilities(command: &Command) -> Command {
+    let mut wrapped = Command::new("setpriv");
+    wrapped
+        .args([
+            "--bounding-set",
+            "-dac_override,-dac_read_search",
+            "--inh-caps",
+            "-dac_override,-dac_read_search",
+            "--",
+        ])
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
+}
