@@ -169,6 +169,18 @@ impl Matcher {
             && self.current_tags.is_empty()
     }
 
+    /// Whether the matcher looks at what only udev knows (properties, tags): deciding it from the
+    /// kernel's event, before udev's, could go wrong.
+    pub fn needs_udev(&self) -> bool {
+        !self.env.is_empty() || !self.tags.is_empty() || !self.current_tags.is_empty()
+    }
+
+    /// Whether the matcher looks at the device's interfaces (which the kernel creates just after
+    /// it announces the device).
+    pub fn needs_interfaces(&self) -> bool {
+        self.interface.is_some()
+    }
+
     /// Whether `device` matches: it is not a hub and every criterion holds. Never fails.
     pub fn matches(&self, device: &(impl Device + ?Sized)) -> bool {
         self.first_failure(device).is_none()

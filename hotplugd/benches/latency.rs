@@ -1,11 +1,13 @@
 //! Plug-to-attach latency: the time from a udev `add` message sent on the netlink socket to the
 //! attach call reaching the hypervisor (the in-memory mock), through the daemon's own pieces: the
-//! uevent monitor thread, the trigger channel, `gather`, and a full reconcile (scan of a 30-device
-//! fixture tree, matching against 10 machines, planning, apply). The same for unplug to detach.
+//! uevent monitor thread, the trigger channel, `gather`, and the reconcile the daemon runs for it:
+//! incremental (re-reading the one device, planning against the last observation, apply), or with
+//! `--full` a full one (scan of the 30-device fixture tree, matching against 10 machines, planning,
+//! apply). The same for unplug to detach.
 //!
 //! Run as root: `cargo bench -p hotplugd --bench latency` (it re-executes itself inside a private
 //! network namespace with `unshare -n`, see `fixtures::netns`, so the injected events reach nothing
-//! else). Optional argument: the number of plug/unplug rounds (default 1000).
+//! else). Optional arguments: the number of plug/unplug rounds (default 1000), `--full`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use fixtures::{FixtureTree, UsbDeviceBuilder};
 use hotplugd::config::{merge, parse_main_file};
 use hotplugd::daemon::{gather, Trigger};
-use hotplugd::reconcile::{Mode, Reconciler};
+use hotplugd::reconcile::{Mode, Reconciler, Refresh};
 use libvirt_sync::{Cause, Error, HostdevSpec, Hypervisor, HypervisorView, MockHypervisor};
 use usb_discovery::{encode_udev_message, Received, SysfsDiscovery, UeventMonitor, UeventSender};
 
@@ -46,9 +48,15 @@ fn main() -> ExitCode {
         .skip(1)
         .find_map(|arg| arg.parse().ok())
         .unwrap_or(1000);
+    let full = std::env::args().any(|arg| arg == "--full");
     if !fixtures::netns::is_child() {
-        let status = fixtures::netns::reexecute_command()
-            .and_then(|mut command| command.arg(rounds.to_string()).status());
+        let status = fixtures::netns::reexecute_command().and_then(|mut command| {
+            command.arg(rounds.to_string());
+            if full {
+                command.arg("--full");
+            }
+            command.status()
+        });
         return match status {
             Ok(status) if status.success() => ExitCode::SUCCESS,
             Ok(status) => {
@@ -61,7 +69,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    match run(rounds) {
+    match run(rounds, full) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("latency: {message}");
@@ -86,7 +94,7 @@ fn config_text() -> String {
     text
 }
 
-fn run(rounds: usize) -> Result<(), String> {
+fn run(rounds: usize, full: bool) -> Result<(), String> {
     let config = merge(
         parse_main_file(&config_text(), Path::new("bench.yml")).map_err(|e| e.to_string())?,
         Vec::new(),
@@ -140,9 +148,16 @@ fn run(rounds: usize) -> Result<(), String> {
     let monitor = UeventMonitor::open().map_err(|e| format!("monitor: {e}"))?;
     let _thread = monitor
         .spawn(move |received| {
-            if let Ok(Received::Device(_) | Received::Overflow) = received {
-                let _ = trigger_sender.send(Trigger::Uevent);
-            }
+            let trigger = match received {
+                Ok(Received::Device(event)) => Trigger::Uevent {
+                    action: event.action.to_string(),
+                    kernel_name: event.kernel_name,
+                    from_kernel: false,
+                },
+                Ok(Received::Overflow) => Trigger::UeventsLost,
+                _ => return,
+            };
+            let _ = trigger_sender.send(trigger);
         })
         .map_err(|e| e.to_string())?;
     let sender = UeventSender::open().map_err(|e| format!("sender: {e}"))?;
@@ -153,7 +168,19 @@ fn run(rounds: usize) -> Result<(), String> {
         if gathered.shutdown {
             break;
         }
-        let _ = reconciler.reconcile(&config, None, Instant::now(), Mode::Apply, config.interval);
+        let refresh = if full {
+            Refresh::Full
+        } else {
+            gathered.refresh
+        };
+        let _ = reconciler.reconcile_with(
+            &config,
+            None,
+            Instant::now(),
+            Mode::Apply,
+            config.interval,
+            &refresh,
+        );
         let _ = done_sender.send(());
     });
 

@@ -69,8 +69,8 @@ fn the_loop_reconciles_on_each_trigger_reloads_and_stops() {
             let config = config::load(&config_path).expect("valid");
             let mut reloads = Vec::new();
             let mut daemon = Daemon::new(options, config, reconciler);
-            let code = daemon.run(&received, |uri_changed, _, machines| {
-                reloads.push((uri_changed, machines));
+            let code = daemon.run(&received, |reloaded| {
+                reloads.push((reloaded.uri_changed, reloaded.machines));
             });
             (code, reloads)
         })
@@ -81,7 +81,13 @@ fn the_loop_reconciles_on_each_trigger_reloads_and_stops() {
 
     // A second webcam: attached on the udev trigger, long before the 60 s tick.
     tree.add(&webcam("3-7", 6).build()).expect("second webcam");
-    triggers.send(Trigger::Uevent).expect("the loop runs");
+    triggers
+        .send(Trigger::Uevent {
+            action: "add".into(),
+            kernel_name: "3-7".into(),
+            from_kernel: false,
+        })
+        .expect("the loop runs");
     assert!(wait_until(BOUND, || owned_on(&mock, "vm")
         == [webcam_spec(5), webcam_spec(6)])
     .is_some());

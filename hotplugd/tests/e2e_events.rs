@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use fixtures::FixtureTree;
 use support::events::{
-    in_private_netns, start_daemon, uevent, wait_for_owned, webcam, webcam_config, webcam_spec,
+    in_private_netns, kernel_uevent, start_daemon, uevent, wait_for_owned, webcam, webcam_config,
+    webcam_spec,
 };
 use support::{spec, Guest, GuestKind, GENEROUS};
 use usb_discovery::UeventSender;
@@ -200,6 +201,77 @@ fn a_mounted_disk_is_not_attached_until_it_is_unmounted_and_udev_says_so() {
             let disk_spec = spec(63, 4, 0x0781, 0x5581);
             let attached = wait_for_owned(&guest, &daemon, &[disk_spec], "after unmounting");
             println!("latency udev change after unmount -> in the live XML: {attached:?}");
+        },
+    );
+}
+
+#[test]
+fn the_kernel_s_event_decides_when_no_rule_needs_udev_and_waits_for_udev_otherwise() {
+    in_private_netns(
+        "the_kernel_s_event_decides_when_no_rule_needs_udev_and_waits_for_udev_otherwise",
+        |libvirt| {
+            let guest = Guest::create(libvirt, "kernel", GuestKind::Running);
+            let sender = UeventSender::open().expect("open the uevent sender");
+
+            // Ids only: the kernel's add alone attaches it.
+            let tree = FixtureTree::new().expect("fixture tree");
+            let daemon = start_daemon(&tree, libvirt, &webcam_config(guest.name(), "60s"), true);
+            let device = webcam("64-1", 5);
+            tree.add(&device).expect("device added");
+            sender
+                .send(&kernel_uevent("add", &device, 64, 5))
+                .expect("send the kernel's add");
+            let attached = wait_for_owned(
+                &guest,
+                &daemon,
+                &[webcam_spec(64, 5)],
+                "on the kernel's add",
+            );
+            println!("latency kernel add -> in the live XML: {attached:?}");
+            assert!(
+                daemon.log_line(&["kernel: add 64-1"]).is_some(),
+                "{}",
+                daemon.log()
+            );
+            drop(daemon);
+
+            // A rule on a udev property: the kernel's add is not enough, udev's event decides.
+            let tree = FixtureTree::new().expect("fixture tree");
+            let config = format!(
+                "interval: 60s\nmachines:\n  {}:\n    devices:\n    - udev:\n        env:\n        \
+                 - name: ID_VENDOR_ID\n          equals: '046d'\n",
+                guest.name()
+            );
+            let daemon = start_daemon(&tree, libvirt, &config, true);
+            wait_for_owned(
+                &guest,
+                &daemon,
+                &[],
+                "the first device's hostdev gone with its tree",
+            );
+            let device = webcam("64-2", 6);
+            tree.add(&device).expect("device added");
+            sender
+                .send(&kernel_uevent("add", &device, 64, 6))
+                .expect("send the kernel's add");
+            // Another device's udev event makes the daemon reconcile (incrementally) meanwhile.
+            let other = fixtures::UsbDeviceBuilder::new("64-3", 7)
+                .ids(0x1234, 1)
+                .build();
+            tree.add(&other).expect("other device added");
+            sender
+                .send(&uevent("add", &other, 64, 7))
+                .expect("send the other's add");
+            assert!(
+                daemon.wait_for_line(&["udev add 64-3"], GENEROUS).is_some(),
+                "{}",
+                daemon.log()
+            );
+            assert_eq!(guest.owned(), [], "not decided on the kernel's event");
+            sender
+                .send(&uevent("add", &device, 64, 6))
+                .expect("send udev's add");
+            wait_for_owned(&guest, &daemon, &[webcam_spec(64, 6)], "on udev's add");
         },
     );
 }

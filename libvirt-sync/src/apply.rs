@@ -1,6 +1,7 @@
 //! Running a [`Plan`] against a [`Hypervisor`], every action whatever happens to the others.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use crate::{Action, Cause, Error, ErrorKind, HostdevSpec, Hypervisor, Plan};
 
@@ -11,6 +12,8 @@ pub struct ActionOutcome {
     pub action: Action,
     /// `Ok` when the hypervisor did it, else its error.
     pub result: Result<(), Error>,
+    /// How long the hypervisor call took (zero when it was not made).
+    pub took: Duration,
 }
 
 /// What became of each action of a plan, in the order they ran.
@@ -75,6 +78,7 @@ pub fn apply(plan: &Plan, hypervisor: &mut dyn Hypervisor) -> ApplyReport {
         .filter(|action| matches!(action, Action::Attach { .. }));
     let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(plan.actions.len());
     for action in detaches.chain(attaches) {
+        let started = Instant::now();
         let result = match action {
             Action::Detach { machine, hostdev } => hypervisor.detach(machine, hostdev),
             Action::Attach { machine, hostdev } => match failed_detach(&outcomes, hostdev) {
@@ -92,6 +96,7 @@ pub fn apply(plan: &Plan, hypervisor: &mut dyn Hypervisor) -> ApplyReport {
         outcomes.push(ActionOutcome {
             action: action.clone(),
             result,
+            took: started.elapsed(),
         });
     }
     ApplyReport { outcomes }

@@ -27,6 +27,10 @@ pub struct UsbDevice {
     /// each with the codes of its current alternate setting (`<port>:<config>.<n>/bInterfaceClass`
     /// and its subclass and protocol). Empty when the device is not configured.
     pub interfaces: Vec<Interface>,
+    /// `bNumInterfaces`: how many interfaces the active configuration has; `None` when the
+    /// device is not configured yet (or the file is missing). Until [`UsbDevice::is_settled`],
+    /// [`UsbDevice::interfaces`] may still be filling.
+    pub interfaces_announced: Option<u8>,
     /// The kernel name, which is the port path (`3-6.3`; `usb3` for a root hub).
     pub kernel_name: String,
     /// The sysfs path below `/sys` (`/devices/pci0000:00/…/usb3/3-6/3-6.3`), udev's DEVPATH.
@@ -57,6 +61,13 @@ impl UsbDevice {
     /// Whether the device is a hub (class 09), root hubs included.
     pub fn is_hub(&self) -> bool {
         self.device_class == 0x09
+    }
+
+    /// Whether the kernel has finished configuring the device: every interface its active
+    /// configuration announces is there.
+    pub fn is_settled(&self) -> bool {
+        self.interfaces_announced
+            .is_some_and(|count| usize::from(count) == self.interfaces.len())
     }
 
     /// Whether the host uses the device (a block device below it is mounted, swap or held), so

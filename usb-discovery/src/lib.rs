@@ -70,6 +70,28 @@ pub trait Discovery {
     /// read.
     fn scan_all(&self) -> Result<Scan, Error>;
 
+    /// The one device `kernel_name` (`3-6.3`), as a scan would find it: `Ok(None)` when it is not
+    /// present (unplugged, gone during the read) or not a `usb_device`; an error when it is
+    /// present but cannot be read. (This default scans everything; [`SysfsDiscovery`] reads just
+    /// the device.)
+    fn look_at(&self, kernel_name: &str) -> Result<Option<UsbDevice>, Error> {
+        let scan = self.scan_all()?;
+        if let Some(unreadable) = scan
+            .unreadable
+            .iter()
+            .find(|device| device.kernel_name == kernel_name)
+        {
+            return Err(Error::BadValue {
+                path: kernel_name.into(),
+                reason: unreadable.problem.clone(),
+            });
+        }
+        Ok(scan
+            .devices
+            .into_iter()
+            .find(|device| device.kernel_name == kernel_name))
+    }
+
     /// Every USB device present that could be read; each one that could not is logged as a warning
     /// and left out.
     fn scan(&self) -> Result<Vec<UsbDevice>, Error> {

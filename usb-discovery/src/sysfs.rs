@@ -93,6 +93,8 @@ impl SysfsDiscovery {
             device_subclass: parse_code(&dir.join("bDeviceSubClass"))?,
             device_protocol: parse_code(&dir.join("bDeviceProtocol"))?,
             interfaces: read_interfaces(&dir, interface_names)?,
+            interfaces_announced: optional(attribute("bNumInterfaces"))?
+                .and_then(|count| count.trim().parse().ok()),
             kernel_name: kernel_name.to_owned(),
             manufacturer: optional(attribute("manufacturer"))?,
             product: optional(attribute("product"))?,
@@ -112,6 +114,13 @@ impl SysfsDiscovery {
 }
 
 impl Discovery for SysfsDiscovery {
+    fn look_at(&self, kernel_name: &str) -> Result<Option<UsbDevice>, Error> {
+        match self.read_device(kernel_name) {
+            Err(error) if error.is_vanished() => Ok(None),
+            other => other,
+        }
+    }
+
     fn scan_all(&self) -> Result<Scan, Error> {
         let list_error = |source| Error::ListDevices {
             path: self.bus_devices.clone(),

@@ -110,6 +110,31 @@ pub struct Config {
     pub replacements: Vec<Replacement>,
 }
 
+impl Config {
+    /// Every matcher of the configuration: each machine's devices and deny rules, and the
+    /// top-level deny rules.
+    fn matchers(&self) -> impl Iterator<Item = &hotplug_match::Matcher> + '_ {
+        self.machines
+            .iter()
+            .flat_map(|machine| {
+                machine
+                    .rules
+                    .matchers()
+                    .iter()
+                    .chain(machine.rules.deny().matchers())
+            })
+            .chain(self.deny.matchers())
+    }
+
+    /// Whether every rule can be decided from sysfs alone, so that the kernel's own uevent may
+    /// decide a new device before udev's: no matcher or deny rule looks at udev properties or
+    /// tags. (Interfaces and the in-use guard are checked per device: see
+    /// [`UsbDevice::is_settled`](usb_discovery::UsbDevice::is_settled).)
+    pub fn decidable_from_sysfs(&self) -> bool {
+        !self.matchers().any(hotplug_match::Matcher::needs_udev)
+    }
+}
+
 /// One machine (a libvirt domain name) and its device matchers.
 #[derive(Debug, Clone)]
 pub struct Machine {

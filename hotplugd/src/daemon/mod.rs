@@ -26,12 +26,12 @@ use libvirt_sync::HoldReason;
 
 pub use notify::Notifier;
 pub use shared::Shared;
-pub use sources::{start_domain_events, start_udev_events, NO_UDEV_EVENTS_VARIABLE};
+pub use sources::{start_domain_events, start_udev_events, KernelDecides, NO_UDEV_EVENTS_VARIABLE};
 pub use triggers::{gather, spawn_signal_source, Gathered, Trigger, SHUTDOWN_GRACE};
 
 use crate::config::{self, format_duration, Config};
 use crate::options::RunOptions;
-use crate::reconcile::{Mode, Reconciler};
+use crate::reconcile::{Mode, Reconciler, Refresh};
 use crate::report::Reporter;
 use crate::state::control;
 use crate::state::status::ReloadStatus;
@@ -72,7 +72,9 @@ pub fn run(options: &RunOptions) -> Result<ExitCode, Error> {
             error_chain(&error)
         );
     }
-    let udev_events = start_udev_events(sender.clone());
+    let kernel_decides = KernelDecides::default();
+    kernel_decides.set(config.decidable_from_sysfs());
+    let udev_events = start_udev_events(sender.clone(), kernel_decides.clone());
     let mut reconciler = options.reconciler();
     if let Some(shared) = &mut shared {
         reconciler = shared.prepare(reconciler, udev_events.is_some());
@@ -92,14 +94,28 @@ pub fn run(options: &RunOptions) -> Result<ExitCode, Error> {
     daemon.shared = shared;
     let watched = sources::Watched::new(daemon.machines_to_observe());
     let mut domain_events = start_domain_events(options.uri(&daemon.config), &sender, &watched);
-    Ok(daemon.run(&triggers, |uri_changed, uri, machines| {
-        watched.set(machines);
-        if uri_changed {
+    Ok(daemon.run(&triggers, |reloaded| {
+        watched.set(reloaded.machines);
+        kernel_decides.set(reloaded.config.decidable_from_sysfs());
+        if reloaded.uri_changed {
             // The old source deregisters before the new one connects.
             drop(domain_events.take());
-            domain_events = start_domain_events(uri, &sender, &watched);
+            domain_events = start_domain_events(reloaded.uri, &sender, &watched);
         }
     }))
+}
+
+/// What a reload changed, for the event sources.
+#[derive(Debug)]
+pub struct Reloaded<'a> {
+    /// Whether the libvirt URI changed.
+    pub uri_changed: bool,
+    /// The URI in force.
+    pub uri: Option<&'a str>,
+    /// The machines to observe (those dropped by the reload included).
+    pub machines: Vec<String>,
+    /// The configuration in force.
+    pub config: &'a Config,
 }
 
 /// The reconcile loop, with its configuration and reconciler.
@@ -143,12 +159,12 @@ impl Daemon {
     }
 
     /// Reconciles at once, then once per trigger or tick, until a [`Trigger::Shutdown`] arrives or
-    /// every sender of `triggers` is gone. After a reload, `reloaded` is told whether the libvirt
-    /// URI changed, the URI in force and the machines to observe. Exit status 0.
+    /// every sender of `triggers` is gone. After a reload, `reloaded` is told what it changed.
+    /// Exit status 0.
     pub fn run(
         &mut self,
         triggers: &Receiver<Trigger>,
-        mut reloaded: impl FnMut(bool, Option<&str>, Vec<String>),
+        mut reloaded: impl FnMut(Reloaded<'_>),
     ) -> ExitCode {
         warn_if_interval_too_short(&self.config);
         log::info!(
@@ -162,8 +178,10 @@ impl Daemon {
             }
         );
         let mut accepted = Vec::new();
+        let mut refresh = Refresh::Full;
+        let mut cause = "start".to_owned();
         loop {
-            let succeeded = self.reconcile_once();
+            let succeeded = self.reconcile_once(&refresh, &cause);
             self.answer(&mut accepted);
             let now = Instant::now();
             let next_tick = now + effective_interval(&self.config);
@@ -186,6 +204,8 @@ impl Daemon {
                     break gathered;
                 }
             };
+            refresh = gathered.refresh.clone();
+            cause = gathered.cause.clone();
             if gathered.shutdown {
                 self.notifier.stopping();
                 log::info!("stopping; attached devices stay attached");
@@ -199,12 +219,15 @@ impl Daemon {
                 let old_uri = self.options.uri(&self.config).map(str::to_owned);
                 self.reload();
                 self.notifier.reloaded();
-                let uri = self.options.uri(&self.config);
-                let uri_changed = uri != old_uri.as_deref();
-                let uri = uri.map(str::to_owned);
                 // Machines dropped by the reload still count: their hostdevs are being detached.
                 let machines = self.machines_to_observe();
-                reloaded(uri_changed, uri.as_deref(), machines);
+                let uri = self.options.uri(&self.config);
+                reloaded(Reloaded {
+                    uri_changed: uri != old_uri.as_deref(),
+                    uri,
+                    machines,
+                    config: &self.config,
+                });
             }
             self.take_requests(&mut accepted);
         }
@@ -244,18 +267,21 @@ impl Daemon {
     }
 
     /// One reconcile, logged; whether it could observe.
-    fn reconcile_once(&mut self) -> bool {
+    /// One reconcile after `refresh` (what woke the loop: `cause`), logged; whether it could
+    /// observe.
+    fn reconcile_once(&mut self, refresh: &Refresh, cause: &str) -> bool {
         let mode = if self.options.dry_run {
             Mode::DryRun
         } else {
             Mode::Apply
         };
-        let reconciled = self.reconciler.reconcile(
+        let reconciled = self.reconciler.reconcile_with(
             &self.config,
             self.options.uri(&self.config),
             Instant::now(),
             mode,
             effective_interval(&self.config),
+            refresh,
         );
         match reconciled {
             Ok(outcome) => {
@@ -267,11 +293,12 @@ impl Daemon {
                     .count();
                 log::debug!(
                     "reconciled: {} device(s), {} action(s) taken, {} held back ({} waiting for a \
-                     retry)",
+                     retry); {cause}: {}",
                     outcome.observation.devices.len(),
                     outcome.report.outcomes.len(),
                     outcome.plan.held_back.len(),
-                    waiting
+                    waiting,
+                    stages(&outcome)
                 );
                 self.reporter.report(outcome);
                 self.share();
@@ -336,6 +363,29 @@ impl Daemon {
             shared.reloaded(status, self.options.uri(&self.config));
         }
     }
+}
+
+/// The stages of a reconcile and how long each took, for the debug log: `incremental: scan
+/// 0.21 ms, libvirt 0.00 ms, plan 0.03 ms, attach 003/005 (046d:0825) to vm 4.10 ms, total
+/// 4.40 ms`.
+fn stages(outcome: &crate::reconcile::Outcome) -> String {
+    let ms = |duration: Duration| format!("{:.2} ms", duration.as_secs_f64() * 1000.0);
+    let timings = &outcome.timings;
+    let mut parts = vec![
+        format!("scan {}", ms(timings.scan)),
+        format!("libvirt {}", ms(timings.libvirt)),
+        format!("plan {}", ms(timings.plan)),
+    ];
+    for done in &outcome.report.outcomes {
+        parts.push(format!("{} {}", done.action, ms(done.took)));
+    }
+    parts.push(format!("total {}", ms(timings.total)));
+    let path = if timings.incremental {
+        "incremental"
+    } else {
+        "full"
+    };
+    format!("{path}: {}", parts.join(", "))
 }
 
 fn warn_if_interval_too_short(config: &Config) {

@@ -1,11 +1,12 @@
 //! The real sources of triggers: the udev netlink monitor and libvirt's domain events. Each says
 //! once why it cannot start, and the daemon goes on with the tick.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use libvirt_sync::DomainEventSource;
-use usb_discovery::{MonitorThread, Received, UeventMonitor};
+use libvirt_sync::{DomainEvent, DomainEventSource};
+use usb_discovery::{MessageSource, MonitorThread, Received, UeventAction, UeventMonitor};
 
 use super::Trigger;
 use crate::error_chain;
@@ -38,8 +39,29 @@ impl Watched {
     }
 }
 
-/// Starts the udev netlink monitor, or says once why the daemon runs on the tick alone.
-pub fn start_udev_events(sender: Sender<Trigger>) -> Option<MonitorThread> {
+/// Whether the kernel's own uevents may decide (the configuration needs nothing of udev: see
+/// [`Config::decidable_from_sysfs`](crate::config::Config::decidable_from_sysfs)), shared with
+/// the monitor's thread.
+#[derive(Debug, Clone, Default)]
+pub struct KernelDecides(Arc<AtomicBool>);
+
+impl KernelDecides {
+    /// Sets it.
+    pub fn set(&self, decides: bool) {
+        self.0.store(decides, Ordering::SeqCst);
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Starts the udev netlink monitor (the kernel's events too: an `add` or `remove` of the kernel's
+/// is passed on when `kernel_decides`), or says once why the daemon runs on the tick alone.
+pub fn start_udev_events(
+    sender: Sender<Trigger>,
+    kernel_decides: KernelDecides,
+) -> Option<MonitorThread> {
     if std::env::var_os(NO_UDEV_EVENTS_VARIABLE).is_some() {
         log::warn!("udev events are off ({NO_UDEV_EVENTS_VARIABLE} is set): devices are found on the resync tick only");
         return None;
@@ -50,7 +72,7 @@ pub fn start_udev_events(sender: Sender<Trigger>) -> Option<MonitorThread> {
             error_chain(error)
         );
     };
-    let monitor = match UeventMonitor::open() {
+    let monitor = match UeventMonitor::open_with_kernel_events() {
         Ok(monitor) => monitor,
         Err(error) => {
             no_events(&error);
@@ -59,12 +81,22 @@ pub fn start_udev_events(sender: Sender<Trigger>) -> Option<MonitorThread> {
     };
     let spawned = monitor.spawn(move |received| match received {
         Ok(Received::Device(event)) => {
-            log::debug!("udev: {} {}", event.action, event.kernel_name);
-            let _ = sender.send(Trigger::Uevent);
+            let from_kernel = event.source == MessageSource::Kernel;
+            let decisive = matches!(event.action, UeventAction::Add | UeventAction::Remove);
+            if from_kernel && !(decisive && kernel_decides.get()) {
+                return;
+            }
+            let source = if from_kernel { "kernel" } else { "udev" };
+            log::debug!("{source}: {} {}", event.action, event.kernel_name);
+            let _ = sender.send(Trigger::Uevent {
+                action: event.action.to_string(),
+                kernel_name: event.kernel_name,
+                from_kernel,
+            });
         }
         Ok(Received::Overflow) => {
             log::debug!("udev: events were lost (receive buffer full): rescanning");
-            let _ = sender.send(Trigger::Uevent);
+            let _ = sender.send(Trigger::UeventsLost);
         }
         Ok(Received::Other(_)) => {}
         Ok(Received::Dropped(reason)) => log::debug!("udev: dropped a message: {reason}"),
@@ -95,7 +127,13 @@ pub fn start_domain_events(
     let source = DomainEventSource::start(uri, move |event| {
         if event.domain().is_none_or(|domain| watched.contains(domain)) {
             log::debug!("libvirt: {event:?}");
-            let _ = sender.send(Trigger::DomainEvent);
+            let trigger = match event {
+                DomainEvent::DeviceRemoved { domain, alias } => {
+                    Trigger::HostdevRemoved { domain, alias }
+                }
+                _ => Trigger::DomainEvent,
+            };
+            let _ = sender.send(trigger);
         }
     });
     match source {

@@ -2,7 +2,8 @@
 //!
 //! Every source (signals, the udev monitor, libvirt's domain events) only sends a [`Trigger`]; the
 //! loop waits for one (or for the tick: the wait times out), drains whatever else arrived meanwhile
-//! (a hub plugged in sends dozens of events) and runs one full reconcile.
+//! (a hub plugged in sends dozens of events) and runs one reconcile: incremental when every trigger
+//! names what changed (a device's udev event, a hostdev's removal), full otherwise.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -10,12 +11,31 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::reconcile::{Change, Refresh};
+
 /// Why the loop should reconcile now (the tick is a wait that timed out, not a trigger).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    /// A udev event for a USB device.
-    Uevent,
-    /// A configured domain started, stopped or resumed.
+    /// A udev event for the USB device `kernel_name` (`add 3-6.3`), or the kernel's own event for a
+    /// device whose rules need nothing of udev.
+    Uevent {
+        /// `add`, `remove`, `change`, …
+        action: String,
+        /// The device's kernel name.
+        kernel_name: String,
+        /// Whether it is the kernel's event (sent before udevd's rules ran), not udev's.
+        from_kernel: bool,
+    },
+    /// udev events were lost (the receive buffer overflowed): anything may have changed.
+    UeventsLost,
+    /// libvirt's device-removed event: the hostdev `alias` left `domain`.
+    HostdevRemoved {
+        /// The domain.
+        domain: String,
+        /// The hostdev's alias.
+        alias: String,
+    },
+    /// A watched domain started, stopped or resumed, or libvirt's connection is back.
     DomainEvent,
     /// SIGHUP: re-read the configuration, then reconcile.
     Reload,
@@ -26,7 +46,7 @@ pub enum Trigger {
 }
 
 /// What a wait on the channel gathered.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gathered {
     /// How many triggers arrived (0 when the wait timed out).
     pub triggers: usize,
@@ -36,6 +56,25 @@ pub struct Gathered {
     pub requests: bool,
     /// Whether one of them asked to stop, or every sender is gone.
     pub shutdown: bool,
+    /// What changed, as far as the triggers say: [`Refresh::Only`] when every one of them named
+    /// what (a timeout, a reload, a request, a lifecycle event or lost events mean anything may
+    /// have changed: [`Refresh::Full`]).
+    pub refresh: Refresh,
+    /// What woke the loop, for the log: `tick`, `udev add 3-6.3`, `reload`, ….
+    pub cause: String,
+}
+
+impl Default for Gathered {
+    fn default() -> Self {
+        Gathered {
+            triggers: 0,
+            reload: false,
+            requests: false,
+            shutdown: false,
+            refresh: Refresh::Full,
+            cause: "tick".to_owned(),
+        }
+    }
 }
 
 /// Waits until `deadline` for a trigger, then drains the channel without waiting. A timeout is a
@@ -51,14 +90,79 @@ pub fn gather(triggers: &Receiver<Trigger>, deadline: Instant) -> Gathered {
             return gathered;
         }
     };
+    let mut changes: Vec<Change> = Vec::new();
+    let mut full = false;
+    let mut causes: Vec<String> = Vec::new();
     for trigger in std::iter::once(first).chain(triggers.try_iter()) {
         gathered.triggers += 1;
-        match trigger {
-            Trigger::Reload => gathered.reload = true,
-            Trigger::Request => gathered.requests = true,
-            Trigger::Shutdown => gathered.shutdown = true,
-            Trigger::Uevent | Trigger::DomainEvent => {}
+        let cause = match trigger {
+            Trigger::Reload => {
+                gathered.reload = true;
+                full = true;
+                "reload".to_owned()
+            }
+            Trigger::Request => {
+                gathered.requests = true;
+                full = true;
+                "request".to_owned()
+            }
+            Trigger::Shutdown => {
+                gathered.shutdown = true;
+                "shutdown".to_owned()
+            }
+            Trigger::Uevent {
+                action,
+                kernel_name,
+                from_kernel,
+            } => {
+                let known = changes.iter_mut().find(|change| {
+                    matches!(change, Change::Device { kernel_name: known, .. } if *known == kernel_name)
+                });
+                match known {
+                    // udev's event after the kernel's: not early any more.
+                    Some(Change::Device { early, .. }) => *early = *early && from_kernel,
+                    _ => changes.push(Change::Device {
+                        kernel_name: kernel_name.clone(),
+                        early: from_kernel,
+                    }),
+                }
+                let source = if from_kernel { "kernel" } else { "udev" };
+                format!("{source} {action} {kernel_name}")
+            }
+            Trigger::HostdevRemoved { domain, alias } => {
+                let cause = format!("{alias} removed from {domain}");
+                changes.push(Change::HostdevRemoved { domain, alias });
+                cause
+            }
+            Trigger::UeventsLost => {
+                full = true;
+                "udev events lost".to_owned()
+            }
+            Trigger::DomainEvent => {
+                full = true;
+                "domain event".to_owned()
+            }
+        };
+        if !causes.contains(&cause) {
+            causes.push(cause);
         }
+    }
+    gathered.refresh = if full || changes.is_empty() {
+        Refresh::Full
+    } else {
+        Refresh::Only(changes)
+    };
+    const SHOWN: usize = 3;
+    gathered.cause = causes
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if causes.len() > SHOWN {
+        gathered
+            .cause
+            .push_str(&format!(" and {} more", causes.len() - SHOWN));
     }
     gathered
 }
@@ -122,19 +226,46 @@ mod tests {
     #[test]
     fn a_burst_is_gathered_into_one_wake_up() {
         let (sender, receiver) = channel();
-        for _ in 0..40 {
-            sender.send(Trigger::Uevent).expect("open");
+        for port in 0..40 {
+            sender
+                .send(Trigger::Uevent {
+                    action: "add".into(),
+                    kernel_name: format!("3-{}", port % 4),
+                    from_kernel: port < 4,
+                })
+                .expect("open");
         }
+        let gathered = gather(&receiver, Instant::now() + Duration::from_secs(5));
+        assert_eq!(gathered.triggers, 40);
+        let four = (0..4)
+            .map(|port| Change::Device {
+                kernel_name: format!("3-{port}"),
+                early: false,
+            })
+            .collect();
+        assert_eq!(
+            gathered.refresh,
+            Refresh::Only(four),
+            "each device once, not early once udev's event is in"
+        );
+        assert_eq!(
+            gathered.cause,
+            "kernel add 3-0, kernel add 3-1, kernel add 3-2 and 5 more"
+        );
+        sender
+            .send(Trigger::Uevent {
+                action: "add".into(),
+                kernel_name: "3-1".into(),
+                from_kernel: false,
+            })
+            .expect("open");
         sender.send(Trigger::Reload).expect("open");
         let gathered = gather(&receiver, Instant::now() + Duration::from_secs(5));
+        assert!(gathered.reload && !gathered.shutdown);
         assert_eq!(
-            gathered,
-            Gathered {
-                triggers: 41,
-                reload: true,
-                requests: false,
-                shutdown: false
-            }
+            gathered.refresh,
+            Refresh::Full,
+            "a reload looks at everything"
         );
         assert!(receiver.try_recv().is_err(), "drained");
     }

@@ -15,6 +15,7 @@
 //! reconciles: the discovery, the hypervisor (its backend reconnects by itself), the backoff of
 //! failed actions with their last errors, and the machines configured since the start.
 
+mod incremental;
 mod outcome;
 
 use std::collections::BTreeMap;
@@ -31,7 +32,8 @@ use crate::config::{Config, Machine};
 use crate::state::holds::{manual_detaches, Hold};
 use crate::Error;
 
-pub use outcome::{Failing, Outcome};
+pub use incremental::{Change, Refresh};
+pub use outcome::{Failing, Outcome, Timings};
 
 /// Opens a hypervisor for a libvirt URI (the real, bounded libvirt one, or a mock in tests). It
 /// connects lazily: opening fails only when no hypervisor can be made at all.
@@ -173,6 +175,9 @@ pub struct Reconciler {
     /// The managed machines of the last observation, and the actions tried after it.
     last_machines: Vec<ObservedDomain>,
     last_attempted: Vec<Action>,
+    /// The last observation, as its reconcile left it, for the incremental path; `None` after
+    /// any doubt (a reconcile that could not observe, or whose actions did not all succeed).
+    cache: Option<incremental::Cache>,
 }
 
 impl Reconciler {
@@ -190,6 +195,7 @@ impl Reconciler {
             detects_manual_detaches: false,
             last_machines: Vec::new(),
             last_attempted: Vec::new(),
+            cache: None,
         }
     }
 
@@ -269,6 +275,30 @@ impl Reconciler {
         names
     }
 
+    /// [`Reconciler::observe`], timing the scan and libvirt.
+    fn observe_timed(
+        &mut self,
+        names: &[String],
+        uri: Option<&str>,
+        timings: &mut Timings,
+    ) -> Result<Observation, Error> {
+        let scanning = Instant::now();
+        let scan = self.discovery.scan_all()?;
+        timings.scan = scanning.elapsed();
+        let asking = Instant::now();
+        let hypervisor = if names.is_empty() {
+            HypervisorView::default()
+        } else {
+            self.hypervisor(uri)?.observe(names)?
+        };
+        timings.libvirt = asking.elapsed();
+        Ok(Observation {
+            devices: scan.devices,
+            unreadable: scan.unreadable,
+            hypervisor,
+        })
+    }
+
     /// Step 1: the devices present and the machines `names` (with every other running domain).
     /// `uri` is the libvirt URI in force; a different one than last time makes a new hypervisor.
     /// With no machine at all, libvirt is not asked.
@@ -296,8 +326,38 @@ impl Reconciler {
         mode: Mode,
         interval: Duration,
     ) -> Result<Outcome, Error> {
+        self.reconcile_with(config, uri, now, mode, interval, &Refresh::Full)
+    }
+
+    /// One reconcile after `refresh`: incremental (step 1 from the last observation, re-reading
+    /// only what changed) when it names what changed and the last reconcile left no doubt, else
+    /// full.
+    pub fn reconcile_with(
+        &mut self,
+        config: &Config,
+        uri: Option<&str>,
+        now: Instant,
+        mode: Mode,
+        interval: Duration,
+        refresh: &Refresh,
+    ) -> Result<Outcome, Error> {
+        let started = Instant::now();
         let names = self.machines_to_observe(config);
-        let observation = self.observe(&names, uri)?;
+        let cache = self
+            .cache
+            .take()
+            .filter(|cache| cache.names == names && cache.uri.as_deref() == uri);
+        let mut timings = Timings::default();
+        let observation = match (refresh, cache) {
+            (Refresh::Only(changes), Some(cache)) => {
+                timings.incremental = true;
+                let refreshed = incremental::refresh(cache.observation, changes, &*self.discovery);
+                timings.scan = refreshed.scan;
+                refreshed.observation
+            }
+            _ => self.observe_timed(&names, uri, &mut timings)?,
+        };
+        let planning = Instant::now();
         let retrying = match mode {
             Mode::Apply => self.backoff.waiting(now).cloned().collect(),
             Mode::DryRun => Vec::new(),
@@ -307,6 +367,7 @@ impl Reconciler {
         input.holds = self.holds.iter().map(Hold::spec).collect();
         input.assignments = self.assignments.clone();
         let plan = plan(&input);
+        timings.plan = planning.elapsed();
         let wanted = |action: &Action| {
             plan.actions.contains(action)
                 || plan.held_back.iter().any(|held| held.action == *action)
@@ -323,6 +384,18 @@ impl Reconciler {
         for (action, failing) in &mut self.failing {
             failing.retry_at = self.backoff.retry_at(action);
         }
+        self.cache = report.is_success().then(|| incremental::Cache {
+            names,
+            uri: uri.map(str::to_owned),
+            observation: Observation {
+                hypervisor: HypervisorView {
+                    domains: after_apply(&observation.hypervisor.domains, &report),
+                    others: observation.hypervisor.others.clone(),
+                },
+                ..observation.clone()
+            },
+        });
+        timings.total = started.elapsed();
         if mode == Mode::Apply {
             self.last_machines = after_apply(&observation.hypervisor.domains, &report);
             self.last_attempted = report
@@ -340,6 +413,7 @@ impl Reconciler {
             holds: self.holds.clone(),
             dry_run: mode == Mode::DryRun,
             problem: None,
+            timings,
         })
     }
 

@@ -2,7 +2,7 @@
 //! made from.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libvirt_sync::{Action, ApplyReport, DomainState, ErrorKind, Plan, PlanInput};
 
@@ -41,6 +41,23 @@ pub struct Outcome {
     /// Why it could not observe (libvirt unreachable, the device list unreadable), on one line;
     /// everything else is then the last outcome that could.
     pub problem: Option<String>,
+    /// How long its stages took.
+    pub timings: Timings,
+}
+
+/// How long the stages of a reconcile took (the libvirt calls are in the report).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Whether it started from the last observation (re-reading only what changed).
+    pub incremental: bool,
+    /// Reading the devices: every one, or those that changed.
+    pub scan: Duration,
+    /// Asking libvirt about the domains (nothing when incremental).
+    pub libvirt: Duration,
+    /// Matching and planning.
+    pub plan: Duration,
+    /// The whole reconcile, the libvirt calls included.
+    pub total: Duration,
 }
 
 impl Outcome {

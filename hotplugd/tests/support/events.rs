@@ -7,7 +7,7 @@ use std::time::Duration;
 use fixtures::netns::in_private_network_namespace;
 use fixtures::{DeviceFiles, FixtureTree};
 use libvirt_sync::HostdevSpec;
-use usb_discovery::encode_udev_message;
+use usb_discovery::{encode_kernel_message, encode_udev_message};
 
 use super::{binary, one_at_a_time, spec, wait_until, write, Daemon, Guest, RealLibvirt, GENEROUS};
 
@@ -69,18 +69,44 @@ pub fn start_daemon(
 
 /// The udev-format message udevd multicasts for `device` after its rules ran.
 pub fn uevent(action: &str, device: &DeviceFiles, bus: u16, number: u16) -> Vec<u8> {
+    encode_udev_message(
+        uevent_properties(action, device, bus, number)
+            .iter()
+            .map(pair),
+    )
+}
+
+/// The kernel-format message the kernel multicasts for `device` before udevd's rules ran (sent by
+/// a test to udev's group, where the monitor reads it as the kernel's format).
+pub fn kernel_uevent(action: &str, device: &DeviceFiles, bus: u16, number: u16) -> Vec<u8> {
+    encode_kernel_message(
+        uevent_properties(action, device, bus, number)
+            .iter()
+            .map(pair),
+    )
+}
+
+fn pair<'a>((key, value): &'a (&'static str, String)) -> (&'a str, &'a str) {
+    (key, value.as_str())
+}
+
+fn uevent_properties(
+    action: &str,
+    device: &DeviceFiles,
+    bus: u16,
+    number: u16,
+) -> [(&'static str, String); 7] {
     static SEQNUM: AtomicU64 = AtomicU64::new(1000);
     let seqnum = SEQNUM.fetch_add(1, Ordering::SeqCst).to_string();
-    let (busnum, devnum) = (format!("{bus:03}"), format!("{number:03}"));
-    encode_udev_message([
-        ("ACTION", action),
-        ("DEVPATH", device.devpath.as_str()),
-        ("SUBSYSTEM", "usb"),
-        ("DEVTYPE", "usb_device"),
-        ("SEQNUM", seqnum.as_str()),
-        ("BUSNUM", busnum.as_str()),
-        ("DEVNUM", devnum.as_str()),
-    ])
+    [
+        ("ACTION", action.to_owned()),
+        ("DEVPATH", device.devpath.clone()),
+        ("SUBSYSTEM", "usb".to_owned()),
+        ("DEVTYPE", "usb_device".to_owned()),
+        ("SEQNUM", seqnum),
+        ("BUSNUM", format!("{bus:03}")),
+        ("DEVNUM", format!("{number:03}")),
+    ]
 }
 
 /// Waits (generously) until the guest's owned hostdevs are `expected`; how long that took.

@@ -66,10 +66,30 @@ impl UeventMonitor {
         UeventMonitor::open_with_receive_buffer(RECEIVE_BUFFER_SIZE)
     }
 
+    /// [`UeventMonitor::open`], bound to the kernel's group (1) too: the kernel's own event comes
+    /// first, udevd's (with the udev properties and the database record written) after its rules
+    /// ran. Tell them apart by [`UsbUevent::source`](crate::UsbUevent::source).
+    pub fn open_with_kernel_events() -> Result<UeventMonitor, Error> {
+        UeventMonitor::open_bound(
+            RECEIVE_BUFFER_SIZE,
+            KERNEL_GROUP | UDEV_GROUP,
+            "bind to groups 1 and 2",
+        )
+    }
+
     /// [`UeventMonitor::open`] with a receive buffer of `bytes` (the kernel doubles it for its
     /// bookkeeping and keeps a minimum of a few KiB). Events that do not fit are lost and
     /// reported as [`Received::Overflow`].
     pub fn open_with_receive_buffer(bytes: usize) -> Result<UeventMonitor, Error> {
+        UeventMonitor::open_bound(bytes, UDEV_GROUP, "bind to group 2")
+    }
+
+    /// The socket, bound to the multicast `groups` (a bit mask: 1 the kernel's, 2 udev's).
+    fn open_bound(
+        bytes: usize,
+        groups: u32,
+        bind_step: &'static str,
+    ) -> Result<UeventMonitor, Error> {
         let failed = |step| {
             move |errno: Errno| Error::OpenUeventMonitor {
                 step,
@@ -88,7 +108,7 @@ impl UeventMonitor {
             log::debug!("cannot force the uevent receive buffer ({errno}), asking within rmem_max");
             sockopt::set_socket_recv_buffer_size(&socket, bytes).map_err(failed("SO_RCVBUF"))?;
         }
-        bind(&socket, &SocketAddrNetlink::new(0, UDEV_GROUP)).map_err(failed("bind to group 2"))?;
+        bind(&socket, &SocketAddrNetlink::new(0, groups)).map_err(failed(bind_step))?;
         Ok(UeventMonitor {
             socket,
             buffer: vec![0; MAX_MESSAGE_LEN],

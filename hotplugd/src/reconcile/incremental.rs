@@ -1,0 +1,143 @@
+//! The incremental path: after an event that names what changed (a udev event for one device, a
+//! hostdev removed from a domain), the reconcile starts from the last observation, kept in
+//! memory, and re-reads only what changed: one device from sysfs, nothing from libvirt. The full
+//! reconcile (every device, every domain) stays the single source of truth: the tick, a reload, a
+//! reconnect, an event lost, a failed call, anything else runs it, and a property test shows that
+//! both paths plan the same actions.
+
+use std::time::Instant;
+
+use libvirt_sync::DomainState;
+use usb_discovery::{Discovery, Unreadable};
+
+use super::Observation;
+
+/// What the daemon knows changed since the last reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    /// Anything may have changed: scan every device, ask libvirt about every domain.
+    Full,
+    /// Only these changed; everything else is as last observed.
+    Only(Vec<Change>),
+}
+
+/// One change an event reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A udev (or kernel) event named this device (`3-6.3`): added, removed or changed. It is read
+    /// again, and is gone when it cannot be found.
+    Device {
+        /// Its kernel name.
+        kernel_name: String,
+        /// Whether only the kernel's event came yet (udevd's rules have not run): the device is
+        /// taken only once the kernel has configured it (every interface there) and it has no
+        /// mass-storage interface (the in-use guard needs its block devices, which come later);
+        /// else it waits for udev's event.
+        early: bool,
+    },
+    /// libvirt's device-removed event: the hostdev aliased `alias` left `domain`.
+    HostdevRemoved {
+        /// The domain.
+        domain: String,
+        /// The hostdev's alias.
+        alias: String,
+    },
+}
+
+/// The last observation, and what it was made for.
+#[derive(Debug, Clone)]
+pub(super) struct Cache {
+    /// The machines observed.
+    pub(super) names: Vec<String>,
+    /// The libvirt URI.
+    pub(super) uri: Option<String>,
+    /// As the last reconcile left it (its successful actions included).
+    pub(super) observation: Observation,
+}
+
+/// Whether a device announced by the kernel can be decided before udev's event: configured
+/// (every interface there), and without a mass-storage interface (class 08), whose block devices,
+/// which the in-use guard looks at, come later.
+fn ready_before_udev(device: &usb_discovery::UsbDevice) -> bool {
+    device.is_settled()
+        && !device
+            .interfaces
+            .iter()
+            .any(|interface| interface.class == 0x08)
+}
+
+/// An incremental observation, and how long reading the devices took.
+pub(super) struct Refreshed {
+    pub(super) observation: Observation,
+    pub(super) scan: std::time::Duration,
+}
+
+/// `cache` with `changes` applied: each device named read again through `discovery`, each
+/// removed hostdev taken out of its domain.
+pub(super) fn refresh(
+    mut observation: Observation,
+    changes: &[Change],
+    discovery: &dyn Discovery,
+) -> Refreshed {
+    let started = Instant::now();
+    for change in changes {
+        match change {
+            Change::Device { kernel_name, early } => {
+                if *early {
+                    match discovery.look_at(kernel_name) {
+                        Ok(Some(device)) if ready_before_udev(&device) => {
+                            observation
+                                .devices
+                                .retain(|known| known.kernel_name != *kernel_name);
+                            observation
+                                .unreadable
+                                .retain(|known| known.kernel_name != *kernel_name);
+                            observation.devices.push(device);
+                        }
+                        // Gone (a kernel `remove`): that is never reversed.
+                        Ok(None) => {
+                            observation
+                                .devices
+                                .retain(|known| known.kernel_name != *kernel_name);
+                        }
+                        // Not ready, or unreadable: udev's event decides.
+                        _ => {}
+                    }
+                    continue;
+                }
+                observation
+                    .devices
+                    .retain(|device| device.kernel_name != *kernel_name);
+                observation
+                    .unreadable
+                    .retain(|device| device.kernel_name != *kernel_name);
+                match discovery.look_at(kernel_name) {
+                    Ok(Some(device)) => observation.devices.push(device),
+                    Ok(None) => {}
+                    Err(error) => observation.unreadable.push(Unreadable {
+                        kernel_name: kernel_name.clone(),
+                        problem: crate::error_chain(&error),
+                    }),
+                }
+            }
+            Change::HostdevRemoved { domain, alias } => {
+                for observed in &mut observation.hypervisor.domains {
+                    if observed.name != *domain {
+                        continue;
+                    }
+                    if let DomainState::Running { hostdevs } = &mut observed.state {
+                        hostdevs.retain(|hostdev| hostdev.alias.as_deref() != Some(alias.as_str()));
+                    }
+                }
+            }
+        }
+    }
+    observation
+        .devices
+        .sort_by_key(|device| (device.bus, device.device));
+    observation.unreadable.sort();
+    Refreshed {
+        observation,
+        scan: started.elapsed(),
+    }
+}
