@@ -131,6 +131,12 @@ pub fn start_domain_events(
                 DomainEvent::DeviceRemoved { domain, alias } => {
                     Trigger::HostdevRemoved { domain, alias }
                 }
+                // The daemon's own attach: its last observation has it already.
+                DomainEvent::DeviceAdded { alias, .. }
+                    if alias.starts_with(libvirt_sync::OWNED_ALIAS_PREFIX) =>
+                {
+                    return;
+                }
                 _ => Trigger::DomainEvent,
             };
             let _ = sender.send(trigger);

@@ -62,7 +62,11 @@ impl EventConnection {
         let uri_text = uri.unwrap_or("the default URI");
         let connection = open_connection(uri)?;
         let mut callback_ids = Vec::with_capacity(2);
-        for event in [Registration::Lifecycle, Registration::DeviceRemoved] {
+        for event in [
+            Registration::Lifecycle,
+            Registration::DeviceAdded,
+            Registration::DeviceRemoved,
+        ] {
             match register(&connection, gate, event) {
                 Ok(callback_id) => callback_ids.push(callback_id),
                 Err(message) => {
@@ -136,7 +140,8 @@ type LifecycleCallback =
     unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, c_int, c_int, *mut c_void) -> c_int;
 
 /// The C signature of a `VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED` callback
-/// (`virConnectDomainEventDeviceRemovedCallback`).
+/// (`virConnectDomainEventDeviceRemovedCallback`), and of `VIR_DOMAIN_EVENT_ID_DEVICE_ADDED`'s
+/// (`virConnectDomainEventDeviceAddedCallback`), which has the same arguments.
 type DeviceRemovedCallback =
     unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, *const c_char, *mut c_void);
 
@@ -147,6 +152,7 @@ type GenericCallback = unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPt
 #[derive(Debug, Clone, Copy)]
 enum Registration {
     Lifecycle,
+    DeviceAdded,
     DeviceRemoved,
 }
 
@@ -160,6 +166,11 @@ fn register(connection: &Connect, gate: &Arc<Gate>, event: Registration) -> Resu
         Registration::Lifecycle => (sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE, unsafe {
             std::mem::transmute::<LifecycleCallback, GenericCallback>(
                 on_lifecycle as LifecycleCallback,
+            )
+        }),
+        Registration::DeviceAdded => (sys::VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, unsafe {
+            std::mem::transmute::<DeviceRemovedCallback, GenericCallback>(
+                on_device_added as DeviceRemovedCallback,
             )
         }),
         Registration::DeviceRemoved => (sys::VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, unsafe {
@@ -272,6 +283,17 @@ unsafe extern "C" fn on_lifecycle(
     0 // libvirt ignores it
 }
 
+/// The device-added callback: hands the domain and the device's alias to the gate.
+unsafe extern "C" fn on_device_added(
+    _connection: sys::virConnectPtr,
+    domain: sys::virDomainPtr,
+    alias: *const c_char,
+    opaque: *mut c_void,
+) {
+    // SAFETY: the arguments are libvirt's, valid for the duration of this callback.
+    unsafe { deliver_device_event(domain, alias, opaque, true) }
+}
+
 /// The device-removed callback: hands the domain and the device's alias to the gate.
 unsafe extern "C" fn on_device_removed(
     _connection: sys::virConnectPtr,
@@ -279,10 +301,25 @@ unsafe extern "C" fn on_device_removed(
     alias: *const c_char,
     opaque: *mut c_void,
 ) {
+    // SAFETY: the arguments are libvirt's, valid for the duration of this callback.
+    unsafe { deliver_device_event(domain, alias, opaque, false) }
+}
+
+/// Delivers a device-added (`added`) or device-removed event.
+///
+/// # Safety
+/// `domain`, `alias` and `opaque` are the arguments libvirt passed to a device event callback
+/// registered by `register`: valid during the call.
+unsafe fn deliver_device_event(
+    domain: sys::virDomainPtr,
+    alias: *const c_char,
+    opaque: *mut c_void,
+    added: bool,
+) {
     let delivered = panic::catch_unwind(|| {
         // SAFETY: `domain` is the event's domain, valid for the duration of the callback.
         let Some(name) = (unsafe { domain_name(domain) }) else {
-            log::warn!("a device-removed event without a domain name: dropped");
+            log::warn!("a device event without a domain name: dropped");
             return;
         };
         if alias.is_null() {
@@ -294,13 +331,20 @@ unsafe extern "C" fn on_device_removed(
             .into_owned();
         // SAFETY: as in `on_lifecycle`: the registration's `Arc<Gate>` outlives every call.
         let gate = unsafe { &*opaque.cast_const().cast::<Gate>() };
-        gate.deliver(DomainEvent::DeviceRemoved {
-            domain: name,
-            alias,
+        gate.deliver(if added {
+            DomainEvent::DeviceAdded {
+                domain: name,
+                alias,
+            }
+        } else {
+            DomainEvent::DeviceRemoved {
+                domain: name,
+                alias,
+            }
         });
     });
     if delivered.is_err() {
-        log::error!("a panic in the device-removed callback: the event is lost");
+        log::error!("a panic in a device event callback: the event is lost");
     }
 }
 

@@ -1,5 +1,5 @@
 //! Domain lifecycle events (started, suspended, resumed, shut down, stopped, crashed) and
-//! device-removed events from libvirt, pushed to a handler as they happen, so that the daemon need
+//! device-added and device-removed events from libvirt, pushed to a handler as they happen, so that the daemon need
 //! not wait for its next tick.
 //!
 //! This module is the safe API: [`DomainEventSource`], [`DomainEvent`], [`LifecycleChange`],
@@ -85,6 +85,14 @@ pub enum DomainEvent {
         /// What happened to it.
         change: LifecycleChange,
     },
+    /// A device joined a running domain (libvirt's device-added event): attached, by the daemon
+    /// or by a person.
+    DeviceAdded {
+        /// The domain's name.
+        domain: String,
+        /// The device's alias.
+        alias: String,
+    },
     /// A device left a domain (libvirt's device-removed event): detached, by the daemon or by a
     /// person (`virsh detach-device`).
     DeviceRemoved {
@@ -102,9 +110,9 @@ impl DomainEvent {
     /// The domain the event concerns, `None` for [`DomainEvent::Reconnected`].
     pub fn domain(&self) -> Option<&str> {
         match self {
-            DomainEvent::Lifecycle { domain, .. } | DomainEvent::DeviceRemoved { domain, .. } => {
-                Some(domain)
-            }
+            DomainEvent::Lifecycle { domain, .. }
+            | DomainEvent::DeviceAdded { domain, .. }
+            | DomainEvent::DeviceRemoved { domain, .. } => Some(domain),
             DomainEvent::Reconnected => None,
         }
     }
