@@ -18,8 +18,54 @@
 # HOTPLUGD_SKIP_LIBVIRT_TESTS=1 (they then print that they were skipped). The lab and the package
 # checks need root; as root, HOTPLUGD_SKIP_USB_LAB=1 and HOTPLUGD_SKIP_PACKAGE_TESTS=1 leave them out
 # (and say so).
+#
+# Whatever was skipped is summed up at the end, pass or fail (`== skipped: ...`): each test that
+# opted out appends its name to target/skipped-tests.txt (fixtures::skip), and the lab's skipped
+# checks and the parts left out are added. CI (.ci/run) refuses every HOTPLUGD_SKIP_* variable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+mkdir -p target
+export HOTPLUGD_SKIPPED_TESTS=$PWD/target/skipped-tests.txt
+: >"$HOTPLUGD_SKIPPED_TESTS"
+lab_output=$PWD/target/usb-lab-output.txt
+rm -f "$lab_output"
+left_out=()
+state_dir=
+
+# The skip summary: every test that said it was skipped, by the variable that made it, and every
+# part of the run that was left out.
+summarize_skips() {
+    local tests variable count names
+    tests=$(grep -c . "$HOTPLUGD_SKIPPED_TESTS" 2>/dev/null || true)
+    if [ -f "$lab_output" ]; then
+        count=$(sed -n 's/^[0-9]* passed, [0-9]* failed, \([0-9]*\) skipped$/\1/p' "$lab_output" | tail -n 1)
+        [ "${count:-0}" = 0 ] || left_out+=("$count USB lab check(s) (SKIP lines above)")
+    fi
+    if [ "${tests:-0}" = 0 ] && [ ${#left_out[@]} -eq 0 ]; then
+        echo "== skipped: nothing"
+        return
+    fi
+    echo "== skipped: ${tests:-0} real test(s), and ${#left_out[@]} part(s) of the run"
+    for variable in $(cut -f2 "$HOTPLUGD_SKIPPED_TESTS" | sort -u); do
+        names=$(awk -F'\t' -v v="$variable" '$2 == v { print $1 }' "$HOTPLUGD_SKIPPED_TESTS" | sort -u)
+        echo "   $variable=1: $(echo "$names" | grep -c .) test(s) that need $(awk -F'\t' -v v="$variable" '$2 == v { print $3; exit }' "$HOTPLUGD_SKIPPED_TESTS"):"
+        echo "$names" | sed 's/^/     /'
+    done
+    for part in "${left_out[@]}"; do
+        echo "   $part"
+    done
+}
+
+finish() {
+    local status=$?
+    summarize_skips
+    if [ -n "$state_dir" ]; then
+        scripts/libvirt-env.sh stop "$state_dir"
+    fi
+    exit "$status"
+}
+trap finish EXIT
 
 package_tests=yes
 if [ "${HOTPLUGD_SKIP_PACKAGE_TESTS:-}" = 1 ]; then
@@ -33,7 +79,6 @@ if [ "$(id -u)" = 0 ]; then
     scripts/libvirt-env.sh install
     if [ "${HOTPLUGD_SKIP_LIBVIRT_TESTS:-}" != 1 ] && [ -z "${HOTPLUGD_TEST_LIBVIRT_URI:-}" ]; then
         state_dir=$(mktemp -d /tmp/hotplugd-libvirt.XXXXXX)
-        trap 'scripts/libvirt-env.sh stop "$state_dir"' EXIT
         eval "$(scripts/libvirt-env.sh start "$state_dir")"
     fi
 fi
@@ -58,14 +103,17 @@ if [ "$package_tests" = yes ]; then
     echo "== Debian package built and checked in $((SECONDS - started)) s"
 else
     echo "== Debian package: skipped (HOTPLUGD_SKIP_PACKAGE_TESTS=1)"
+    left_out+=("the Debian package checks (HOTPLUGD_SKIP_PACKAGE_TESTS=1)")
 fi
 echo "== cargo test"
 cargo test --workspace --all-features -j2
 if [ "$(id -u)" != 0 ]; then
     echo "== USB lab: skipped, it needs root (sudo scripts/usb-lab.sh)"
+    left_out+=("the USB lab (it needs root)")
 elif [ "${HOTPLUGD_SKIP_USB_LAB:-}" = 1 ]; then
     echo "== USB lab: skipped (HOTPLUGD_SKIP_USB_LAB=1)"
+    left_out+=("the USB lab (HOTPLUGD_SKIP_USB_LAB=1)")
 else
     echo "== USB lab (scripts/usb-lab.sh)"
-    scripts/usb-lab.sh
+    scripts/usb-lab.sh 2>&1 | tee "$lab_output"
 fi

@@ -510,3 +510,59 @@ fn invalid_class_criteria_and_deny_rules_are_refused_with_their_path() {
         );
     }
 }
+
+#[test]
+fn out_of_range_ids_and_wrong_types_are_said_in_words() {
+    let said = |yaml: &str| {
+        let spec: MatcherSpec = serde_yaml::from_str(yaml).expect("matcher yaml");
+        Matcher::new(&spec).expect_err(yaml).to_string()
+    };
+    assert_eq!(
+        said("product-id: -2"),
+        "product-id: -2 is negative (a usb id is 0 to 0xffff)"
+    );
+    assert_eq!(
+        said("vendor-id: 65536"),
+        "vendor-id: 0x10000 is over 0xffff"
+    );
+    // A number of the wrong YAML type: serde's message says what was expected.
+    let error = serde_yaml::from_str::<MatcherSpec>("vendor-id: [1]").expect_err("a list");
+    assert!(
+        error
+            .to_string()
+            .contains("expected an integer or a string"),
+        "{error}"
+    );
+}
+
+#[test]
+fn built_rules_give_back_their_matchers_deny_rules_and_paths() {
+    let specs: Vec<MatcherSpec> =
+        serde_yaml::from_str("- vendor-id: 0x046d\n- port: 3-6.*\n").expect("yaml");
+    let deny_specs: Vec<MatcherSpec> = serde_yaml::from_str("- bus: 3\n").expect("yaml");
+    let deny = DenyRules::from_specs(&deny_specs).expect("valid");
+    assert!(!deny.is_empty());
+    assert!(DenyRules::from_specs(&[]).expect("valid").is_empty());
+    let rules = MachineRules::from_specs(&specs)
+        .expect("valid")
+        .with_deny(deny.clone());
+    let shown: Vec<String> = rules.matchers().iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["vendor-id 046d", "port 3-6.*"]);
+    let denied: Vec<String> = rules
+        .deny()
+        .matchers()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(denied, ["bus 3"]);
+
+    let path = hotplug_match::RulePath::root().key("udev").index(2);
+    assert_eq!(
+        path.segments(),
+        [
+            hotplug_match::PathSegment::Key("udev".into()),
+            hotplug_match::PathSegment::Index(2)
+        ]
+    );
+    assert!(!path.is_root() && hotplug_match::RulePath::root().is_root());
+}

@@ -471,6 +471,9 @@ mod tests {
             }]
         );
         assert_eq!(parse_libvirt_number("+12"), Some(12));
+        // One sign only: what follows must be digits (Rust's own parser would take a second `+`).
+        assert_eq!(parse_libvirt_number("++12"), None);
+        assert_eq!(parse_libvirt_number("0x+5"), None);
         assert_eq!(parse_libvirt_number("0"), Some(0));
         assert_eq!(parse_libvirt_number("0xffff"), Some(0xffff));
     }

@@ -13,7 +13,7 @@
 //! remote connections each have their own queue, replaced with the connection on a reopen.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,45 @@ use virt::domain::Domain;
 const URI: &str = "test:///default";
 /// How long an event may take to arrive.
 const EVENT_BOUND: Duration = Duration::from_secs(5);
+
+/// The log records of `libvirt_sync::events` (every test of this process logs there).
+static EVENT_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct EventLog;
+
+impl log::Log for EventLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target().starts_with("libvirt_sync::events")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let mut lines = EVENT_LOG.lock().unwrap_or_else(|error| error.into_inner());
+            lines.push(record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Collects the event source's log lines from now on (debug ones included).
+fn capture_event_log() {
+    static LOGGER: EventLog = EventLog;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+}
+
+/// The event source's log lines so far that contain `needle`.
+fn event_log_lines(needle: &str) -> Vec<String> {
+    EVENT_LOG
+        .lock()
+        .unwrap_or_else(|error| error.into_inner())
+        .iter()
+        .filter(|line| line.contains(needle))
+        .cloned()
+        .collect()
+}
 
 /// Starts the event loop, and a source that is never dropped (see the module's doc).
 fn keep_one_registration() {
@@ -223,7 +262,8 @@ fn sources_dropped_while_events_are_dispatched_deregister_cleanly() {
 }
 
 #[test]
-fn a_source_that_cannot_connect_is_not_connected_and_drops_at_once() {
+fn a_source_that_cannot_connect_is_not_connected_and_its_drop_wakes_it_from_its_backoff() {
+    capture_event_log();
     init_event_loop().unwrap();
     let missing = format!(
         "test://{}/tests/data/no-such-node.xml",
@@ -236,14 +276,26 @@ fn a_source_that_cannot_connect_is_not_connected_and_drops_at_once() {
     .unwrap();
     assert!(!source.is_connected());
 
-    let dropping = Instant::now();
+    // Its retry delay doubles from 100 ms; wait until it is waiting longer than the drop waits
+    // for it (1 s), so that only being woken by the drop can end it in time.
+    let long_wait = "no-such-node.xml'; trying again in 1.6s";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while event_log_lines(long_wait).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the source never waited 1.6 s: {:?}",
+            event_log_lines("no-such-node")
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let left_before = event_log_lines("left to end by itself").len();
     drop(source);
-    // The supervisor is waiting between two attempts; the drop wakes it instead of waiting
-    // for the end of the backoff.
-    assert!(
-        dropping.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        dropping.elapsed()
+    // Had the drop not woken the supervisor, the drop would have given up on it after its 1 s
+    // and said it was left to end by itself.
+    assert_eq!(
+        event_log_lines("left to end by itself").len(),
+        left_before,
+        "the drop did not wake the supervisor from its backoff"
     );
     assert_eq!(events.try_recv(), Err(TryRecvError::Disconnected));
 }

@@ -557,3 +557,25 @@ fn a_device_the_host_uses_is_not_attached_but_stays_where_it_is() {
         "already attached: not checked again"
     );
 }
+
+#[test]
+fn an_owned_hostdev_is_known_by_its_source_before_its_alias_and_actions_say_their_kind() {
+    // The source names the device libvirt holds; the alias only says who attached it.
+    let moved = ObservedHostdev {
+        bus: Some(WEBCAM.bus),
+        device: Some(WEBCAM_REPLUGGED.device),
+        vendor_id: Some(WEBCAM.vendor_id),
+        product_id: Some(WEBCAM.product_id),
+        alias: Some(format!(
+            "ua-hotplugd-{}-{}-046d-0825",
+            WEBCAM.bus, WEBCAM.device
+        )),
+    };
+    assert_eq!(moved.owned_spec(), Some(WEBCAM_REPLUGGED));
+    assert!(attach("vm", WEBCAM).is_attach());
+    assert!(!detach("vm", WEBCAM).is_attach());
+    assert_eq!(
+        HoldReason::Retrying.to_string(),
+        "it failed recently and waits for its retry"
+    );
+}

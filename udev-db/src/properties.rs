@@ -185,6 +185,10 @@ mod tests {
         assert_eq!(properties.iter().collect::<Vec<_>>(), [("B", "2")]);
         assert_eq!(properties.get("A"), None);
         assert_eq!(properties.len(), 1);
+        assert!(!properties.is_empty());
+        properties.set("D", "4");
+        assert_eq!(properties.len(), 2);
+        assert!(Properties::new().is_empty());
     }
 
     #[test]

@@ -142,7 +142,7 @@ mod tests {
     fn malformed_lines_are_skipped() {
         let record = UdevRecord::parse(
             b"garbage\nE\nE:\nE:NOEQUALS\nE:=novalue\nX:unknown\nI:notanumber\nL:\nV:x\n:E:A=1\nE :B=2\n\
-              S:\nG:\nE:GOOD=yes\n",
+              S:\nG:\nQ:\nE:GOOD=yes\n",
         );
         assert_eq!(
             record.properties.iter().collect::<Vec<_>>(),
@@ -152,6 +152,7 @@ mod tests {
         assert_eq!(record.devlink_priority, None);
         assert_eq!(record.version, None);
         assert!(record.devlinks.is_empty() && record.tags.is_empty());
+        assert!(record.current_tag_lines.is_empty());
     }
 
     #[test]

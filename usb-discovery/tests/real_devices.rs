@@ -310,3 +310,86 @@ fn every_lab_device_has_the_interfaces_udev_recorded() {
         assert_eq!(distinct, udev_interfaces(listed), "{name}");
     }
 }
+
+/// The properties the kernel gives a `usb_device` (its uevent keys) and udev adds to every device
+/// before any rule runs: what a device udev has not processed has.
+const KERNEL_PROPERTIES: [&str; 11] = [
+    "DEVPATH",
+    "SUBSYSTEM",
+    "MAJOR",
+    "MINOR",
+    "DEVNAME",
+    "DEVTYPE",
+    "DRIVER",
+    "PRODUCT",
+    "TYPE",
+    "BUSNUM",
+    "DEVNUM",
+];
+
+/// Not circular: each third-party device built straight from its raw umockdev paragraph (the
+/// recorded sysfs attributes; the uevent file from them by the kernel's rules, which
+/// `fixtures::raw` checks against genuine uevent files; no udev record) is scanned, and what
+/// discovery reads must be what udev printed for the real device: the kernel's properties, the
+/// numbers, ids, port and hub flag. The three recordings without a driver link are left out
+/// (the kernel's DRIVER is not recorded for them).
+#[test]
+fn devices_built_from_the_raw_recordings_read_as_udevadm_printed_them() {
+    let mut checked = 0;
+    for recording in recordings().expect("bundled recordings") {
+        let name = &recording.name;
+        let Some(files) = recording.raw_device_files().expect("raw paragraph loads") else {
+            continue;
+        };
+        let udevadm = recording.udevadm().expect("udevadm.txt parses");
+        let tree = FixtureTree::new().expect("tree");
+        tree.add(&files).expect("device written");
+        let devices = SysfsDiscovery::new(tree.root()).scan().expect("scan");
+        assert_eq!(devices.len(), 1, "{name}: exactly the one device");
+        let device = &devices[0];
+        let expected: std::collections::BTreeMap<String, String> = udevadm
+            .properties
+            .iter()
+            .filter(|(key, _)| KERNEL_PROPERTIES.contains(&key.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(
+            expected.len(),
+            KERNEL_PROPERTIES.len(),
+            "{name}: udevadm has them all"
+        );
+        assert_eq!(
+            device.properties, expected,
+            "{name}: the kernel's properties"
+        );
+        assert!(device.tags.is_empty(), "{name}: no udev record, no tags");
+        let property = |key: &str| udevadm.property(key).unwrap_or_default().to_owned();
+        assert_eq!(format!("{:03}", device.bus), property("BUSNUM"), "{name}");
+        assert_eq!(
+            format!("{:03}", device.device),
+            property("DEVNUM"),
+            "{name}"
+        );
+        assert_eq!(
+            (device.vendor_id, device.product_id),
+            (
+                u16::from_str_radix(&property("ID_VENDOR_ID"), 16).expect("ID_VENDOR_ID"),
+                u16::from_str_radix(&property("ID_MODEL_ID"), 16).expect("ID_MODEL_ID")
+            ),
+            "{name}: ids"
+        );
+        assert_eq!(device.devpath, udevadm.devpath, "{name}: devpath");
+        assert_eq!(
+            device.kernel_name,
+            udevadm.devpath.rsplit('/').next().unwrap_or_default(),
+            "{name}: kernel name"
+        );
+        assert_eq!(
+            device.is_hub(),
+            property("TYPE").starts_with("9/"),
+            "{name}: hub"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 28, "the recordings with a driver link");
+}
