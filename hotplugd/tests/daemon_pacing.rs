@@ -129,7 +129,7 @@ impl Loop {
                 );
                 let config = config::load(&config_path).expect("valid");
                 let mut daemon = Daemon::new(options(&root, &config_path), config, reconciler);
-                daemon.run(&received, |_, _, _| {})
+                daemon.run(&received, |_| {})
             })
         };
         Loop {
