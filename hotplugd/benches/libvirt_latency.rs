@@ -38,7 +38,9 @@ fn main() -> ExitCode {
         return match status {
             Ok(status) if status.success() => ExitCode::SUCCESS,
             _ => {
-                eprintln!("libvirt_latency: failed; it needs root and scripts/libvirt-env.sh start");
+                eprintln!(
+                    "libvirt_latency: failed; it needs root and scripts/libvirt-env.sh start"
+                );
                 ExitCode::FAILURE
             }
         };
@@ -128,7 +130,13 @@ fn run(rounds: usize) -> Result<(), String> {
     );
     let uri = libvirt.uri.clone();
     reconciler
-        .reconcile(&config, Some(&uri), Instant::now(), Mode::Apply, config.interval)
+        .reconcile(
+            &config,
+            Some(&uri),
+            Instant::now(),
+            Mode::Apply,
+            config.interval,
+        )
         .map_err(|e| e.to_string())?;
     let (trigger_sender, triggers) = channel();
     let _monitor = UeventMonitor::open()

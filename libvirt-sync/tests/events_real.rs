@@ -236,7 +236,8 @@ fn after_libvirtd_restarts_the_source_reports_reconnected_and_events_again() {
 
 #[test]
 fn real_attaching_and_detaching_a_hostdev_reports_device_added_and_removed_with_its_alias() {
-    let test = "real_attaching_and_detaching_a_hostdev_reports_device_added_and_removed_with_its_alias";
+    let test =
+        "real_attaching_and_detaching_a_hostdev_reports_device_added_and_removed_with_its_alias";
     let Some(real) = RealLibvirt::from_env(test) else {
         return;
     };
