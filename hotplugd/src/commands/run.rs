@@ -6,11 +6,11 @@
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
-use crate::daemon::Shared;
 use crate::explain::{explain, render_json};
 use crate::options::RunOptions;
 use crate::reconcile::Mode;
 use crate::report::Reporter;
+use crate::state::shared::Shared;
 use crate::{config, Error};
 
 /// The exit status of a `--once` run in which some action failed.

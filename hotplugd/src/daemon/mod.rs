@@ -13,7 +13,6 @@
 
 mod notify;
 mod requests;
-mod shared;
 mod sources;
 mod triggers;
 
@@ -25,7 +24,6 @@ use std::time::{Duration, Instant, SystemTime};
 use libvirt_sync::HoldReason;
 
 pub use notify::Notifier;
-pub use shared::Shared;
 pub use sources::{start_domain_events, start_udev_events, KernelDecides, NO_UDEV_EVENTS_VARIABLE};
 pub use triggers::{gather, spawn_signal_source, Gathered, Trigger, SHUTDOWN_GRACE};
 
@@ -34,6 +32,7 @@ use crate::options::RunOptions;
 use crate::reconcile::{Mode, Reconciler, Refresh};
 use crate::report::Reporter;
 use crate::state::control;
+use crate::state::shared::Shared;
 use crate::state::status::ReloadStatus;
 use crate::state::StateDir;
 use crate::{error_chain, Error};

@@ -15,6 +15,7 @@
 
 pub mod control;
 pub mod holds;
+pub mod shared;
 pub mod status;
 
 use std::fs::{self, File, OpenOptions};

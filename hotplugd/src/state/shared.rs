@@ -1,4 +1,4 @@
-//! The daemon's state and data directories: the lock it holds, and what it writes after each
+//! The state and data directories of a daemon (or of `run --once`): the lock it holds, and what it writes after each
 //! reconcile whose outcome changed (the status, the holds, the machines it attached devices to).
 
 use std::time::{Instant, SystemTime};
