@@ -1,7 +1,7 @@
 //! Which running domains hold which device, read from their hostdevs (the rules are in the
 //! planner's module documentation, "How a hostdev is read as holding a device").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::{HostdevSpec, MatchedDevice, ObservedDomain, ObservedHostdev};
 
@@ -29,6 +29,7 @@ impl<'a> Holders<'a> {
         devices: &[&MatchedDevice],
         managed: &HashMap<&'a str, &'a ObservedDomain>,
         others: &HashMap<&'a str, &'a ObservedDomain>,
+        kept: &HashSet<HostdevSpec>,
     ) -> Self {
         let mut index_of = HashMap::with_capacity(devices.len());
         let mut at_address: HashMap<(u16, u16), Vec<usize>> = HashMap::new();
@@ -107,10 +108,11 @@ impl<'a> Holders<'a> {
             .collect();
         for (machine, vendor, product) in without_address {
             let free = with_ids.get(&(vendor, product)).and_then(|candidates| {
-                candidates
-                    .iter()
-                    .copied()
-                    .find(|&index| !unowned_held[index] && !owned_placed[index])
+                candidates.iter().copied().find(|&index| {
+                    !unowned_held[index]
+                        && !owned_placed[index]
+                        && !kept.contains(&devices[index].spec)
+                })
             });
             if let Some(index) = free {
                 holders.add(index, machine, false);

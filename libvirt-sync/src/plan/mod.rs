@@ -17,8 +17,10 @@
 //! * An unowned hostdev without an address but with vendor and product holds the first device, in
 //!   (bus, device) order, with those ids that no other unowned hostdev holds and that no owned
 //!   hostdev holds on a running machine that matches it. Identical devices are thus told apart
-//!   deterministically, and the choice is the same after the plan is applied. An unowned hostdev
-//!   with neither a full address nor both ids holds nothing.
+//!   deterministically, and the choice is the same after the plan is applied. It never holds a
+//!   device on hold or one the host keeps (denied, in use), so that a deny rule or a hold never
+//!   moves its claim onto another device. An unowned hostdev with neither a full address nor both
+//!   ids holds nothing.
 //! * Every hostdev of a running domain the daemon does not manage ([`PlanInput::others`]), owned
 //!   or not, is read like an unowned one: the device it holds is busy there, and it is never
 //!   detached.
@@ -38,12 +40,14 @@
 //! * an action that failed recently and waits for its retry time ([`HoldReason::Retrying`]).
 
 mod holders;
+mod person;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::{DomainState, HostdevSpec, ObservedDomain};
+use crate::{HostdevSpec, ObservedDomain};
 use holders::{Holder, Holders};
+use person::{with_holds_and_assignments, HoldRules};
 
 /// A device and the machines whose rules match it: the planner's view of the desired state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -358,7 +362,15 @@ pub fn plan(input: &PlanInput) -> Plan {
         .filter(|(_, domain)| domain.state.is_running())
         .map(|(name, _)| *name)
         .collect();
-    let holders = Holders::observe(&devices, &managed, &others);
+    // Devices a person put on hold or the host keeps are never claimed by a hostdev without an
+    // address: whether a deny rule or a hold applies never moves such a claim onto another device.
+    let kept: HashSet<HostdevSpec> = input
+        .holds
+        .iter()
+        .copied()
+        .chain(input.exclusions.iter().map(|excluded| excluded.device))
+        .collect();
+    let holders = Holders::observe(&devices, &managed, &others, &kept);
 
     let mut decisions = Vec::with_capacity(devices.len());
     let mut attaches = Vec::new();
@@ -458,41 +470,6 @@ fn by_machine_then_device(a: &Action, b: &Action) -> std::cmp::Ordering {
     (a.machine(), a.hostdev()).cmp(&(b.machine(), b.hostdev()))
 }
 
-/// The devices with the machines they go to: none for a device on hold or denied, the assigned
-/// machine alone for an assigned one (a hold or a deny rule wins over an assignment).
-fn with_holds_and_assignments(input: &PlanInput) -> Vec<MatchedDevice> {
-    if input.holds.is_empty() && input.assignments.is_empty() && input.exclusions.is_empty() {
-        return input.devices.clone();
-    }
-    let mut held: HashSet<&HostdevSpec> = input.holds.iter().collect();
-    // A denied device is wanted by no machine, like one on hold.
-    held.extend(input.exclusions.iter().filter_map(|excluded| {
-        matches!(excluded.why, Exclusion::Denied { .. }).then_some(&excluded.device)
-    }));
-    let assigned: HashMap<&HostdevSpec, &str> = input
-        .assignments
-        .iter()
-        .map(|assignment| (&assignment.device, assignment.machine.as_str()))
-        .collect();
-    input
-        .devices
-        .iter()
-        .map(|device| {
-            let machines = if held.contains(&device.spec) {
-                Vec::new()
-            } else if let Some(machine) = assigned.get(&device.spec) {
-                vec![machine.to_string()]
-            } else {
-                device.machines.clone()
-            };
-            MatchedDevice {
-                spec: device.spec,
-                machines,
-            }
-        })
-        .collect()
-}
-
 /// The devices sorted by spec, each spec once (the entry whose machine list sorts first).
 fn canonical_devices(devices: &[MatchedDevice]) -> Vec<&MatchedDevice> {
     let mut sorted: Vec<&MatchedDevice> = devices.iter().collect();
@@ -508,60 +485,6 @@ fn by_name(domains: &[ObservedDomain]) -> HashMap<&str, &ObservedDomain> {
         named.entry(domain.name.as_str()).or_insert(domain);
     }
     named
-}
-
-/// The rules that hold actions back (module documentation, "What is held back").
-struct HoldRules<'a> {
-    present: HashSet<HostdevSpec>,
-    unreadable_ports: &'a [String],
-    unreadable_machines: HashSet<&'a str>,
-    retrying: HashSet<&'a Action>,
-}
-
-impl<'a> HoldRules<'a> {
-    fn new(
-        input: &'a PlanInput,
-        devices: &[&MatchedDevice],
-        managed: &HashMap<&'a str, &'a ObservedDomain>,
-    ) -> Self {
-        HoldRules {
-            present: devices.iter().map(|device| device.spec).collect(),
-            unreadable_ports: &input.unreadable_devices,
-            unreadable_machines: managed
-                .iter()
-                .filter(|(_, domain)| matches!(domain.state, DomainState::Unreadable { .. }))
-                .map(|(name, _)| *name)
-                .collect(),
-            retrying: input.retrying.iter().collect(),
-        }
-    }
-
-    fn detach(&self, detach: &Action) -> Option<HoldReason> {
-        if !self.unreadable_ports.is_empty() && !self.present.contains(detach.hostdev()) {
-            let mut ports = self.unreadable_ports.to_vec();
-            ports.sort();
-            ports.dedup();
-            return Some(HoldReason::UnreadableDevices { ports });
-        }
-        self.retrying(detach)
-    }
-
-    /// The reason to hold back an attach of `device`, apart from a held detach and a retry.
-    fn attach(&self, device: &MatchedDevice) -> Option<HoldReason> {
-        device
-            .machines
-            .iter()
-            .find(|machine| self.unreadable_machines.contains(machine.as_str()))
-            .map(|machine| HoldReason::UnreadableMachine {
-                machine: machine.clone(),
-            })
-    }
-
-    fn retrying(&self, action: &Action) -> Option<HoldReason> {
-        self.retrying
-            .contains(action)
-            .then_some(HoldReason::Retrying)
-    }
 }
 
 /// Where one device goes, given the machines holding it.
