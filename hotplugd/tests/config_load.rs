@@ -112,7 +112,7 @@ fn a_symlinked_machine_file_counts_and_a_machines_d_file_is_ignored() {
 fn errors_in_machines_d_name_that_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let main = dir.path().join("config.yml");
-    write(&main, "interval: 1s\n");
+    write(&main, "interval: 1s\nmachines: {}\n");
     let bad = dir.path().join("machines.d/vm.yml");
     write(
         &bad,

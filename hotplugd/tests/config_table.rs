@@ -76,10 +76,6 @@ fn the_readme_examples_load_unchanged_with_the_same_meaning() {
     for (text, what) in [
         (README_EMPTY_WORKAROUND, "the {} workaround"),
         (README_GLOBAL, "the global file"),
-        (
-            "interval: 5s\n",
-            "no machines key (machines.d may hold them)",
-        ),
     ] {
         let main = parse_main_file(text, file).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(main.interval, Duration::from_secs(5), "{what}");
@@ -158,6 +154,50 @@ const CUT_SHORT: &[(&str, &str, &str)] = &[
         "machines: null, then a comment",
         "machines: null # later\n",
         "config.yml:1:11: machines: has no value (write `machines: {}` for no machines)",
+    ),    (
+        "cut before machines:",
+        "interval: 5s\nlibvirt-uri: qemu:///system\n",
+        "config.yml: machines: is missing (write `machines: {}` for no machines)",
+    ),
+    (
+        "cut after deny:, before machines:",
+        "deny:\n",
+        "config.yml:1:6: deny: has no value (give it one, or leave the key out)",
+    ),
+    (
+        "an empty deny list, cut before machines:",
+        "deny: []\n",
+        "config.yml: machines: is missing (write `machines: {}` for no machines)",
+    ),
+    (
+        "cut after a machine's name",
+        "machines:\n  vm:\n",
+        "config.yml:2:6: machines.vm.devices: no device matchers (a machine needs at least one)",
+    ),
+    (
+        "cut after a machine's deny:",
+        "machines:\n  vm:\n    devices:\n    - vendor-id: 0x046d\n    deny:\n",
+        "config.yml:5:10: machines.vm.deny: has no value (give it one, or leave the key out)",
+    ),
+    (
+        "cut after udev: (the matcher would match every device of the vendor)",
+        "machines:\n  vm:\n    devices:\n    - vendor-id: 0x046d\n      udev:\n",
+        "config.yml:5:12: machines.vm.devices[0].udev: has no value (give it one, or leave the key out)",
+    ),
+    (
+        "a criterion without a value",
+        "machines:\n  vm:\n    devices:\n    - vendor-id:\n      product-id: 0x0825\n",
+        "config.yml:4:17: machines.vm.devices[0].vendor-id: has no value (give it one, or leave the key out)",
+    ),
+    (
+        "cut after env:",
+        "machines:\n  vm:\n    devices:\n    - vendor-id: 0x046d\n      udev:\n        env:\n",
+        "config.yml:6:13: machines.vm.devices[0].udev.env: has no value (give it one, or leave the key out)",
+    ),
+    (
+        "a null interval",
+        "interval: ~\nmachines: {}\n",
+        "config.yml:1:11: interval: has no value (give it one, or leave the key out)",
     ),
 ];
 
@@ -485,6 +525,9 @@ fn invalid_machine_files_name_the_path_inside_the_file() {
             "/etc/hotplugd/machines.d/vm.yml:3:3: deny[0]: unknown field `interface_class`, expected one of `bus`, `device`, `vendor-id`, `product-id`, `device-class`, `device-subclass`, `device-protocol`, `interface-class`, `interface-subclass`, `interface-protocol`, `port`, `udev`",
         ),
         ("deny: [{port: 1-4}]\n", "/etc/hotplugd/machines.d/vm.yml:1:1: devices: no device matchers (a machine needs at least one)"),
+        ("devices:\n", "/etc/hotplugd/machines.d/vm.yml:1:9: devices: has no value (give it one, or leave the key out)"),
+        ("devices: [{bus: 1}]\ndeny:\n", "/etc/hotplugd/machines.d/vm.yml:2:6: deny: has no value (give it one, or leave the key out)"),
+        ("devices:\n- port: 1-4\n  udev:\n", "/etc/hotplugd/machines.d/vm.yml:3:8: devices[0].udev: has no value (give it one, or leave the key out)"),
     ];
     for (text, message) in cases {
         let error = parse_machine_file(text, file, "vm")

@@ -272,7 +272,7 @@ fn a_machine_dropped_by_a_reload_loses_the_devices_the_daemon_attached() {
     apply_once(&mut reconciler, &config(WEBCAM_ON_VM), Instant::now());
     assert_eq!(mock.owned_on("vm"), [spec(5)]);
 
-    let without_machines = config("interval: 5s\n");
+    let without_machines = config("interval: 5s\nmachines: {}\n");
     let outcome = apply_once(&mut reconciler, &without_machines, Instant::now());
     assert_eq!(
         outcome.plan.actions,

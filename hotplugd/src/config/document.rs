@@ -74,6 +74,20 @@ impl<'t> Document<'t> {
         })
     }
 
+    /// The first key written without a value (`deny:`, `vendor-id:`, `udev: ~`), in document
+    /// order. No key of the configuration takes null: a key without a value is what a file cut
+    /// short in the middle of writing ends with, and reading it as "not given" would drop a rule
+    /// or widen a matcher, so the readers refuse it. Call it after the typed parse succeeded (its
+    /// errors, such as an unknown key, say more); the text then parses. Keys for which
+    /// `handled` holds are passed over: the caller gives their nulls a message of its own.
+    pub(crate) fn key_without_value(
+        &self,
+        handled: &dyn Fn(&RulePath) -> bool,
+    ) -> Option<RulePath> {
+        let value = serde_yaml::from_str::<Value>(&self.text).ok()?;
+        first_null_value(&value, RulePath::root(), handled)
+    }
+
     /// Where the value at `path` is, when the text is the file's.
     pub(crate) fn position(&self, path: &RulePath) -> Option<Position> {
         if self.merged {
@@ -114,6 +128,31 @@ pub(crate) fn one_line(text: &str) -> String {
             }
         })
         .collect()
+}
+
+fn first_null_value(
+    value: &Value,
+    at: RulePath,
+    handled: &dyn Fn(&RulePath) -> bool,
+) -> Option<RulePath> {
+    match value {
+        Value::Mapping(mapping) => mapping.iter().find_map(|(key, value)| {
+            let at = at.clone().key(key.as_str()?);
+            if !value.is_null() {
+                first_null_value(value, at, handled)
+            } else if handled(&at) {
+                None
+            } else {
+                Some(at)
+            }
+        }),
+        Value::Sequence(sequence) => sequence
+            .iter()
+            .enumerate()
+            .find_map(|(index, value)| first_null_value(value, at.clone().index(index), handled)),
+        Value::Tagged(tagged) => first_null_value(&tagged.value, at, handled),
+        _ => None,
+    }
 }
 
 fn has_merge_key(value: &Value) -> bool {

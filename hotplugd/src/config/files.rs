@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use hotplug_match::{DenyRules, MachineRules, MatcherSpec, RulePath};
+use hotplug_match::{DenyRules, MachineRules, MatcherSpec, PathSegment, RulePath};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -94,9 +94,10 @@ pub struct MainFile {
 }
 
 /// Parses and validates the main configuration file's `text`; `file` is its path, for errors
-/// and for [`Machine::source`]. An empty document (no bytes, only comments, or `~`) is an error,
-/// and so is `machines:` without a value: both are what a file cut short looks like. `{}` and
-/// `machines: {}` have no machines.
+/// and for [`Machine::source`]. What a file cut short in the middle of writing looks like is an
+/// error, since reading it as "no machines" or "no rule" would detach devices: an empty document
+/// (no bytes, only comments, or `~`), a key without a value (`machines:`, `deny:`, `vendor-id:`),
+/// and keys without `machines`. `{}` and `machines: {}` have no machines.
 ///
 /// ```
 /// use std::path::Path;
@@ -120,6 +121,13 @@ pub fn parse_main_file(text: &str, file: &Path) -> Result<MainFile, ConfigError>
         .ok_or_else(|| ConfigError::Empty {
             file: file.to_owned(),
         })?;
+    // A machine without a value (`machines:\n  vm:\n`) is refused as having no devices, as an
+    // empty machines.d file is.
+    refuse_key_without_value(
+        &document,
+        &|path| matches!(path.segments(), [PathSegment::Key(machines), _] if machines == "machines"),
+    )?;
+    let other_keys = spec.interval.is_some() || spec.libvirt_uri.is_some() || spec.deny.is_some();
     let interval = match spec.interval {
         None => DEFAULT_INTERVAL,
         Some(written) => parse_duration(&written).map_err(|problem| {
@@ -138,6 +146,15 @@ pub fn parse_main_file(text: &str, file: &Path) -> Result<MainFile, ConfigError>
     let deny = deny_rules(&document, &RulePath::root(), spec.deny)?;
     let mut machines = Vec::new();
     let written = match spec.machines {
+        MachineMap::Absent if other_keys => {
+            // `{}` alone has no machines; other keys without `machines` may be a file cut short.
+            return Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                position: None,
+                path: "machines".to_owned(),
+                reason: "is missing (write `machines: {}` for no machines)".to_owned(),
+            });
+        }
         MachineMap::Absent => Vec::new(),
         MachineMap::Null => {
             return Err(document.invalid(
@@ -194,12 +211,30 @@ pub fn parse_main_file(text: &str, file: &Path) -> Result<MainFile, ConfigError>
 pub fn parse_machine_file(text: &str, file: &Path, name: &str) -> Result<Machine, ConfigError> {
     let document = Document::new(file, text)?;
     let spec: Option<MachineSpec> = document.parse()?;
+    refuse_key_without_value(&document, &|_| false)?;
     let rules = machine_rules(&document, &RulePath::root(), spec)?;
     Ok(Machine {
         name: name.to_owned(),
         rules,
         source: document.file().to_owned(),
     })
+}
+
+/// The error for a key written without a value, if the document has one (see
+/// [`Document::key_without_value`]).
+fn refuse_key_without_value(
+    document: &Document<'_>,
+    handled: &dyn Fn(&RulePath) -> bool,
+) -> Result<(), ConfigError> {
+    let Some(path) = document.key_without_value(handled) else {
+        return Ok(());
+    };
+    let reason = if path == RulePath::root().key("machines") {
+        "has no value (write `machines: {}` for no machines)"
+    } else {
+        "has no value (give it one, or leave the key out)"
+    };
+    Err(document.invalid(path, reason.to_owned()))
 }
 
 /// Builds a machine's rules, its deny rules included; `at` is where the machine is in the file.
