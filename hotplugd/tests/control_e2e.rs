@@ -1,7 +1,7 @@
 //! A person and the daemon, end to end on the real libvirtd and KVM guests, in a private network
 //! namespace (see `support::events`): a hostdev detached by hand stays detached and its device on
 //! hold until `attach` or a replug; `detach` and `attach --to` move a device until it is plugged in
-//! again; and after a restart the daemon cleans up a machine dropped from the configuration while
+//! again, across a restart of the daemon; and after a restart the daemon cleans up a machine dropped from the configuration while
 //! it was down, but never a machine another daemon's data directory recorded.
 
 mod support;
@@ -161,6 +161,15 @@ fn detach_then_attach_to_another_guest_moves_the_device_until_it_is_plugged_in_a
             assert_eq!(given.status.code(), Some(0), "{given:?}");
             wait_for_owned(&other, &daemon, &[device], "after attach --to");
             assert_eq!(rules.owned(), []);
+
+            // Restarted: the state directory kept the assignment, so the device stays on the
+            // other guest and does not go back to the rules' machine.
+            let mut daemon = daemon;
+            daemon.signal("TERM");
+            assert!(daemon.wait_exit(GENEROUS).is_some(), "{}", daemon.log());
+            let daemon = start_daemon(&tree, libvirt, &config_for(&tree, &rules), true);
+            stays_detached(&rules, Duration::from_secs(3));
+            assert_eq!(other.owned(), [device], "{}", daemon.log());
 
             // Unplugged and plugged in again: back to the machine of the rules.
             replug(&tree, "83-1", 83, 5, 6);

@@ -100,6 +100,28 @@ fn one_daemon_per_state_directory_and_status_says_whether_one_runs() {
         "names the first daemon: {stderr}"
     );
 
+    // Another state directory but the same data directory: refused as well, naming --data-dir,
+    // since both would take the record of the machines they attached to for their own.
+    let refused = Command::new(BINARY)
+        .env("LIBVIRT_USB_HOTPLUGD_NO_UDEV_EVENTS", "1")
+        .args(["--libvirt-uri", TEST_DRIVER, "--root"])
+        .arg(tree.root())
+        .arg("--state-dir")
+        .arg(tree.root().join("other-state"))
+        .arg("--data-dir")
+        .arg(tree.root().join("data"))
+        .arg(tree.root().join("config.yml"))
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!("pid {}", first.pid()))
+            && stderr.contains("data directory")
+            && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+
     let mut first = first;
     first.signal("TERM");
     assert!(first

@@ -441,3 +441,49 @@ fn a_permanent_failure_is_retried_when_something_changes_not_on_the_fast_backoff
     assert_eq!(mock.calls_of(MockCallKind::Attach), 2);
     assert_eq!(retried.failing.len(), 1);
 }
+
+#[test]
+fn a_failed_detach_that_completes_later_is_not_taken_for_a_persons_detach() {
+    let (_tree, mock, reconciler) = host_with_webcam(
+        MockHypervisor::new()
+            .with_domain("vm", true)
+            .with_fault(Fault::new(MockCallKind::Detach, FaultMode::Once)),
+    );
+    let mut reconciler = reconciler.with_holds(Vec::new());
+    let wanted = config(WEBCAM_ON_VM);
+    let start = Instant::now();
+    apply_once(&mut reconciler, &wanted, start);
+    assert_eq!(mock.owned_on("vm"), [spec(5)]);
+
+    // The rules no longer match the webcam: its detach fails (libvirt timed out, say) ...
+    let unwanted =
+        config("interval: 5s\nmachines:\n  vm:\n    devices:\n    - vendor-id: 0x9999\n");
+    let failed = apply_once(&mut reconciler, &unwanted, start);
+    assert_eq!(failed.failing.len(), 1, "{:?}", failed.plan.actions);
+    assert_eq!(mock.owned_on("vm"), [spec(5)]);
+    // ... and waits for its retry time, so the next reconcile does not try it again.
+    let waiting = apply_once(&mut reconciler, &unwanted, start + Duration::from_millis(1));
+    assert!(
+        waiting.plan.actions.is_empty(),
+        "{:?}",
+        waiting.plan.actions
+    );
+    assert_eq!(mock.calls_of(MockCallKind::Detach), 1);
+
+    // The timed-out detach completes in libvirt after all, and the rules are put back.
+    Hypervisor::detach(&mut *mock.lock(), "vm", &spec(5)).expect("the late detach");
+    let back = apply_once(&mut reconciler, &wanted, start + Duration::from_millis(2));
+    assert!(
+        reconciler.holds().is_empty(),
+        "the daemon's own detach is not a person's: {:?}",
+        reconciler.holds()
+    );
+    assert_eq!(
+        back.plan.actions,
+        [Action::Attach {
+            machine: "vm".into(),
+            hostdev: spec(5)
+        }]
+    );
+    assert_eq!(mock.owned_on("vm"), [spec(5)]);
+}

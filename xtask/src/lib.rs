@@ -10,7 +10,7 @@
 //!   as a page of its own, titled by its first line `# NAME(SECTION)`;
 //! * `contrib/completions/` for bash, zsh and fish, by clap_complete.
 //!
-//! The two output folders hold generated files only: [`write`] replaces their contents, and
+//! The two output folders hold generated files only: [`write()`] replaces their contents, and
 //! [`differences`] tells how the committed files differ from a fresh generation (the test
 //! `xtask/tests/generated_files.rs` fails on any difference).
 //!

@@ -10,7 +10,7 @@ use crate::explain::{explain, render_json};
 use crate::options::RunOptions;
 use crate::reconcile::Mode;
 use crate::report::Reporter;
-use crate::state::shared::Shared;
+use crate::state::shared::{Kept, Shared};
 use crate::{config, Error};
 
 /// The exit status of a `--once` run in which some action failed.
@@ -31,10 +31,11 @@ pub fn once(options: &RunOptions, json: bool) -> Result<ExitCode, Error> {
         Mode::Apply => Some(Shared::open(options)?),
         Mode::DryRun => None,
     };
-    let mut reconciler = options.reconciler();
-    if let Some(shared) = &mut shared {
-        reconciler = shared.prepare(reconciler, false);
-    }
+    // A dry run reads what the directories keep without the lock, to plan as the daemon would.
+    let mut reconciler = match &mut shared {
+        Some(shared) => shared.prepare(options.reconciler(), false),
+        None => Kept::read(options).apply_to(options.reconciler()),
+    };
     let outcome = reconciler.reconcile(
         &config,
         options.uri(&config),
@@ -43,7 +44,7 @@ pub fn once(options: &RunOptions, json: bool) -> Result<ExitCode, Error> {
         config.interval,
     )?;
     if let Some(shared) = &mut shared {
-        shared.update(&outcome, Instant::now(), SystemTime::now());
+        shared.update(&outcome, &reconciler, Instant::now(), SystemTime::now());
     }
     let succeeded = outcome.is_success();
     if options.dry_run {

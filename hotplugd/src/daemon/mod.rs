@@ -104,7 +104,8 @@ pub fn run(options: &RunOptions) -> Result<ExitCode, Error> {
     }))
 }
 
-/// What a reload changed, for the event sources.
+/// What a reload changed, for the event sources (also told, with the URI unchanged, when a
+/// request such as `attach --to` made the daemon observe another machine).
 #[derive(Debug)]
 pub struct Reloaded<'a> {
     /// Whether the libvirt URI changed.
@@ -158,7 +159,8 @@ impl Daemon {
     }
 
     /// Reconciles at once, then once per trigger or tick, until a [`Trigger::Shutdown`] arrives or
-    /// every sender of `triggers` is gone. After a reload, `reloaded` is told what it changed.
+    /// every sender of `triggers` is gone. After a reload, `reloaded` is told what it changed, and
+    /// after requests that changed the machines to observe, the new machines.
     /// Exit status 0.
     pub fn run(
         &mut self,
@@ -179,6 +181,7 @@ impl Daemon {
         let mut accepted = Vec::new();
         let mut refresh = Refresh::Full;
         let mut cause = "start".to_owned();
+        let mut observed = self.machines_to_observe();
         loop {
             let succeeded = self.reconcile_once(&refresh, &cause);
             self.answer(&mut accepted);
@@ -219,16 +222,27 @@ impl Daemon {
                 self.reload();
                 self.notifier.reloaded();
                 // Machines dropped by the reload still count: their hostdevs are being detached.
-                let machines = self.machines_to_observe();
+                observed = self.machines_to_observe();
                 let uri = self.options.uri(&self.config);
                 reloaded(Reloaded {
                     uri_changed: uri != old_uri.as_deref(),
                     uri,
-                    machines,
+                    machines: observed.clone(),
                     config: &self.config,
                 });
             }
             self.take_requests(&mut accepted);
+            // `attach --to` may name a machine observed from now on: its domain events count.
+            let machines = self.machines_to_observe();
+            if machines != observed {
+                observed = machines;
+                reloaded(Reloaded {
+                    uri_changed: false,
+                    uri: self.options.uri(&self.config),
+                    machines: observed.clone(),
+                    config: &self.config,
+                });
+            }
         }
     }
 
@@ -265,7 +279,6 @@ impl Daemon {
         }
     }
 
-    /// One reconcile, logged; whether it could observe.
     /// One reconcile after `refresh` (what woke the loop: `cause`), logged; whether it could
     /// observe.
     fn reconcile_once(&mut self, refresh: &Refresh, cause: &str) -> bool {
@@ -317,7 +330,9 @@ impl Daemon {
     fn share(&mut self) {
         let outcome = self.reporter.last();
         let summary = match &mut self.shared {
-            Some(shared) => shared.update(outcome, Instant::now(), SystemTime::now()),
+            Some(shared) => {
+                shared.update(outcome, &self.reconciler, Instant::now(), SystemTime::now())
+            }
             None => crate::state::status::Status::new(
                 &Shared::info_without_state(&self.options),
                 outcome,

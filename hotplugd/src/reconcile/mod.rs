@@ -1,8 +1,9 @@
 //! One reconcile, as data flowing one way: observe → match → plan → apply → report.
 //!
-//! 1. [`Reconciler::observe`] (I/O): scans the devices and asks the hypervisor about the machines
-//!    to observe (configured, and dropped since the start) and every other running domain: an
-//!    [`Observation`].
+//! 1. Observe (I/O): scans the devices and asks the hypervisor about the machines to observe
+//!    (configured, and dropped since the start) and every other running domain: an
+//!    [`Observation`]. On an event that names what changed, the last observation is refreshed
+//!    instead (only the changed devices re-read, see `incremental`).
 //! 2. [`plan_input`] (pure): matches every device against the configured machines once and builds
 //!    the planner's [`PlanInput`] from the observation and the actions waiting for a retry.
 //! 3. [`libvirt_sync::plan`] (pure): the whole [`Plan`](libvirt_sync::Plan); nothing after it changes the actions.
@@ -10,8 +11,9 @@
 //! 5. The [`Outcome`] of it all, which [`crate::report`] compares with the previous one to log
 //!    what changed.
 //!
-//! [`Reconciler::reconcile`] runs the five steps; `explain`, `run --once` (with or without
-//! `--dry-run`) and the daemon loop all call it. The reconciler keeps what lives across
+//! [`Reconciler::reconcile`] (and [`Reconciler::reconcile_with`], the daemon's, given what
+//! changed) runs the five steps; `explain`, `run --once` (with or without `--dry-run`) and the
+//! daemon loop all call it. The reconciler keeps what lives across
 //! reconciles: the discovery, the hypervisor (its backend reconnects by itself), the backoff of
 //! failed actions with their last errors, and the machines configured since the start.
 
@@ -22,8 +24,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use libvirt_sync::{
-    apply, plan, Action, ApplyReport, Assignment, Excluded, Exclusion, HostdevSpec, Hypervisor,
-    HypervisorView, MatchedDevice, ObservedDomain, PlanInput,
+    apply, plan, Action, ApplyReport, Assignment, DomainState, Excluded, Exclusion, HostdevSpec,
+    Hypervisor, HypervisorView, MatchedDevice, ObservedDomain, PlanInput,
 };
 use usb_discovery::{Discovery, Unreadable, UsbDevice};
 
@@ -175,6 +177,10 @@ pub struct Reconciler {
     /// The managed machines of the last observation, and the actions tried after it.
     last_machines: Vec<ObservedDomain>,
     last_attempted: Vec<Action>,
+    /// The detaches tried (in any reconcile) whose hostdev was still there when last seen: one
+    /// that failed or timed out may still complete, and its hostdev then vanishes without a
+    /// person's hand.
+    detaches_pending: Vec<Action>,
     /// The last observation, as its reconcile left it, for the incremental path; `None` after
     /// any doubt (a reconcile that could not observe, or whose actions did not all succeed).
     cache: Option<incremental::Cache>,
@@ -195,6 +201,7 @@ impl Reconciler {
             detects_manual_detaches: false,
             last_machines: Vec::new(),
             last_attempted: Vec::new(),
+            detaches_pending: Vec::new(),
             cache: None,
         }
     }
@@ -205,6 +212,21 @@ impl Reconciler {
         self.holds = holds;
         self.detects_manual_detaches = true;
         self
+    }
+
+    /// A reconciler whose devices given to a machine with `attach --to` are `assignments` to
+    /// start with (those the state directory kept); their machines are observed.
+    pub fn with_assignments(mut self, assignments: Vec<Assignment>) -> Reconciler {
+        for assignment in &assignments {
+            self.remember(&assignment.machine);
+        }
+        self.assignments = assignments;
+        self
+    }
+
+    /// The devices given to a machine with `attach --to`, until they are unplugged.
+    pub fn assignments(&self) -> &[Assignment] {
+        &self.assignments
     }
 
     /// Observes `machine` from now on, as a machine the daemon manages (recorded as holding its
@@ -275,7 +297,9 @@ impl Reconciler {
         names
     }
 
-    /// [`Reconciler::observe`], timing the scan and libvirt.
+    /// Step 1: the devices present and the machines `names` (with every other running domain),
+    /// timing the scan and libvirt. `uri` is the libvirt URI in force; a different one than last
+    /// time makes a new hypervisor. With no machine at all, libvirt is not asked.
     fn observe_timed(
         &mut self,
         names: &[String],
@@ -292,23 +316,6 @@ impl Reconciler {
             self.hypervisor(uri)?.observe(names)?
         };
         timings.libvirt = asking.elapsed();
-        Ok(Observation {
-            devices: scan.devices,
-            unreadable: scan.unreadable,
-            hypervisor,
-        })
-    }
-
-    /// Step 1: the devices present and the machines `names` (with every other running domain).
-    /// `uri` is the libvirt URI in force; a different one than last time makes a new hypervisor.
-    /// With no machine at all, libvirt is not asked.
-    pub fn observe(&mut self, names: &[String], uri: Option<&str>) -> Result<Observation, Error> {
-        let scan = self.discovery.scan_all()?;
-        let hypervisor = if names.is_empty() {
-            HypervisorView::default()
-        } else {
-            self.hypervisor(uri)?.observe(names)?
-        };
         Ok(Observation {
             devices: scan.devices,
             unreadable: scan.unreadable,
@@ -384,12 +391,13 @@ impl Reconciler {
         for (action, failing) in &mut self.failing {
             failing.retry_at = self.backoff.retry_at(action);
         }
+        let domains_after = after_apply(&observation.hypervisor.domains, &report);
         self.cache = report.is_success().then(|| incremental::Cache {
             names,
             uri: uri.map(str::to_owned),
             observation: Observation {
                 hypervisor: HypervisorView {
-                    domains: after_apply(&observation.hypervisor.domains, &report),
+                    domains: domains_after.clone(),
                     others: observation.hypervisor.others.clone(),
                 },
                 ..observation.clone()
@@ -397,12 +405,20 @@ impl Reconciler {
         });
         timings.total = started.elapsed();
         if mode == Mode::Apply {
-            self.last_machines = after_apply(&observation.hypervisor.domains, &report);
+            self.last_machines = domains_after;
             self.last_attempted = report
                 .outcomes
                 .iter()
                 .map(|outcome| outcome.action.clone())
                 .collect();
+            for outcome in &report.outcomes {
+                if outcome.result.is_err()
+                    && !outcome.action.is_attach()
+                    && !self.detaches_pending.contains(&outcome.action)
+                {
+                    self.detaches_pending.push(outcome.action.clone());
+                }
+            }
         }
         Ok(Outcome {
             observation,
@@ -422,11 +438,18 @@ impl Reconciler {
     /// While some device cannot be read, nothing is forgotten: it may be that device.
     fn update_holds(&mut self, observation: &Observation, devices: &[MatchedDevice]) {
         if self.detects_manual_detaches {
+            let attempted: Vec<Action> = self
+                .last_attempted
+                .iter()
+                .chain(&self.detaches_pending)
+                .cloned()
+                .collect();
             let removed = manual_detaches(
                 &self.last_machines,
                 &observation.hypervisor.domains,
-                &self.last_attempted,
+                &attempted,
                 devices,
+                &self.assignments,
             );
             for (machine, spec) in removed {
                 self.hold(
@@ -436,6 +459,21 @@ impl Reconciler {
                 );
             }
         }
+        // A pending detach is over once its hostdev is seen gone (or its machine stopped).
+        let domains = &observation.hypervisor.domains;
+        self.detaches_pending.retain(|action| {
+            domains.iter().any(|domain| {
+                domain.name == action.machine()
+                    && match &domain.state {
+                        DomainState::Running { hostdevs } => hostdevs
+                            .iter()
+                            .any(|hostdev| hostdev.owned_spec() == Some(*action.hostdev())),
+                        // Not readable now: whether it went is not known.
+                        DomainState::Unreadable { .. } => true,
+                        _ => false,
+                    }
+            })
+        });
         if observation.unreadable.is_empty() {
             let present: Vec<HostdevSpec> = observation.devices.iter().map(hostdev_of).collect();
             self.holds.retain(|hold| present.contains(&hold.spec()));

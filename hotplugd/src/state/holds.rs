@@ -14,7 +14,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use libvirt_sync::{Action, HostdevSpec, MatchedDevice, ObservedDomain};
+use libvirt_sync::{Action, Assignment, HostdevSpec, MatchedDevice, ObservedDomain};
 use serde::{Deserialize, Serialize};
 
 /// One device on hold.
@@ -64,11 +64,55 @@ impl Hold {
     }
 }
 
+/// One device a person gave to a machine with `attach --to`, as the state directory keeps it (so
+/// that a restart of the daemon keeps it there until it is unplugged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AssignmentRecord {
+    /// Bus number.
+    pub bus: u16,
+    /// Device number.
+    pub device: u16,
+    /// Vendor id.
+    pub vendor_id: u16,
+    /// Product id.
+    pub product_id: u16,
+    /// The machine it goes to.
+    pub machine: String,
+}
+
+impl From<&Assignment> for AssignmentRecord {
+    fn from(assignment: &Assignment) -> AssignmentRecord {
+        AssignmentRecord {
+            bus: assignment.device.bus,
+            device: assignment.device.device,
+            vendor_id: assignment.device.vendor_id,
+            product_id: assignment.device.product_id,
+            machine: assignment.machine.clone(),
+        }
+    }
+}
+
+impl From<AssignmentRecord> for Assignment {
+    fn from(record: AssignmentRecord) -> Assignment {
+        Assignment {
+            device: HostdevSpec {
+                bus: record.bus,
+                device: record.device,
+                vendor_id: record.vendor_id,
+                product_id: record.product_id,
+            },
+            machine: record.machine,
+        }
+    }
+}
+
 /// The owned hostdevs a person removed between two observations: `(machine, device)` for each
 /// hostdev the daemon owned on a running machine in `previous` that is gone in `current`, where the
 /// machine ran on all along (same libvirt id), the daemon did not try to detach it itself
 /// (`attempted`, the actions of the reconcile in between), and the device is still present and
-/// still matches that machine (`devices`, as matched now).
+/// still goes to that machine: it matches it (`devices`, as matched now) or a person gave it to
+/// it (`assignments`).
 ///
 /// ```
 /// use hotplugd::state::holds::manual_detaches;
@@ -78,17 +122,18 @@ impl Hold {
 /// let before = [ObservedDomain::running("vm", vec![ObservedHostdev::from(webcam)]).with_id(Some(7))];
 /// let after = [ObservedDomain::running("vm", vec![]).with_id(Some(7))];
 /// let devices = [MatchedDevice { spec: webcam, machines: vec!["vm".into()] }];
-/// assert_eq!(manual_detaches(&before, &after, &[], &devices), [("vm".to_string(), webcam)]);
+/// assert_eq!(manual_detaches(&before, &after, &[], &devices, &[]), [("vm".to_string(), webcam)]);
 ///
 /// // Restarted in between (a new id): its live hostdevs went with the restart.
 /// let restarted = [ObservedDomain::running("vm", vec![]).with_id(Some(8))];
-/// assert!(manual_detaches(&before, &restarted, &[], &devices).is_empty());
+/// assert!(manual_detaches(&before, &restarted, &[], &devices, &[]).is_empty());
 /// ```
 pub fn manual_detaches(
     previous: &[ObservedDomain],
     current: &[ObservedDomain],
     attempted: &[Action],
     devices: &[MatchedDevice],
+    assignments: &[Assignment],
 ) -> Vec<(String, HostdevSpec)> {
     let mut removed = Vec::new();
     for before in previous.iter().filter(|domain| domain.state.is_running()) {
@@ -115,9 +160,13 @@ pub fn manual_detaches(
             let detached_by_daemon = attempted.iter().any(|action| {
                 !action.is_attach() && action.machine() == before.name && *action.hostdev() == spec
             });
-            let still_wanted = devices
-                .iter()
-                .any(|device| device.spec == spec && device.machines.contains(&before.name));
+            let still_wanted = devices.iter().any(|device| {
+                device.spec == spec
+                    && (device.machines.contains(&before.name)
+                        || assignments.iter().any(|assignment| {
+                            assignment.device == spec && assignment.machine == before.name
+                        }))
+            });
             if !now.contains(&spec) && !detached_by_daemon && still_wanted {
                 removed.push((before.name.clone(), spec));
             }

@@ -3,12 +3,15 @@
 //! * the **state directory** (`/run/libvirt-usb-hotplugd`, `--state-dir`; gone at reboot):
 //!   `daemon.pid` (the one-instance lock, held with `flock` while the daemon runs, with its pid),
 //!   `state.json` (the [`Status`](status::Status) after every change, replaced atomically),
-//!   `holds.json` (devices a person detached, so that a restart keeps them detached), and
+//!   `holds.json` (devices a person detached, so that a restart keeps them detached),
+//!   `assignments.json` (devices given to a machine with `attach --to`, kept likewise), and
 //!   `requests/` + `responses/` (mode 0700: the `attach` and `detach` commands' requests and the
 //!   daemon's answers);
 //! * the **data directory** (`/var/lib/libvirt-usb-hotplugd`, `--data-dir`; kept across reboots):
 //!   `machines.json`, the machines on which the daemon holds hostdevs it attached, so that after a
-//!   restart it also cleans up a machine dropped from the configuration while it was down.
+//!   restart it also cleans up a machine dropped from the configuration while it was down, and
+//!   `daemon.lock` (held like `daemon.pid`: two daemons sharing a data directory would each clean
+//!   up the other's machines).
 //!
 //! Files are written to a temporary name in the same directory, then renamed: a reader sees the
 //! old content or the new, never half of it.
@@ -32,12 +35,16 @@ pub const DEFAULT_STATE_DIR: &str = "/run/libvirt-usb-hotplugd";
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/libvirt-usb-hotplugd";
 
-/// The lock file, with the pid of the daemon holding it.
+/// The lock file of the state directory, with the pid of the daemon holding it.
 const LOCK_FILE: &str = "daemon.pid";
+/// The lock file of the data directory, with the pid of the daemon holding it.
+const DATA_LOCK_FILE: &str = "daemon.lock";
 /// The status the daemon shares.
 pub const STATUS_FILE: &str = "state.json";
 /// The devices on hold.
 const HOLDS_FILE: &str = "holds.json";
+/// The devices given to a machine with `attach --to`.
+const ASSIGNMENTS_FILE: &str = "assignments.json";
 /// The machines with hostdevs the daemon attached.
 const MACHINES_FILE: &str = "machines.json";
 
@@ -63,15 +70,17 @@ pub enum StateError {
         /// What is wrong.
         message: String,
     },
-    /// Another daemon holds the lock.
+    /// Another daemon holds the lock of the state or the data directory.
     #[error(
-        "another libvirt-usb-hotplugd (pid {pid}) runs with the state directory {dir}; stop it \
-         first, or give this one another --state-dir"
+        "another libvirt-usb-hotplugd (pid {pid}) runs with the {kind} directory {dir}; stop it \
+         first, or give this one another --{kind}-dir"
     )]
     AlreadyRunning {
         /// The pid written in the lock file ("?" when it cannot be read).
         pid: String,
-        /// The state directory.
+        /// `state` or `data`.
+        kind: &'static str,
+        /// The directory.
         dir: PathBuf,
     },
 }
@@ -182,6 +191,11 @@ impl StateDir {
         self.path.join(HOLDS_FILE)
     }
 
+    /// The assignments file.
+    pub fn assignments_file(&self) -> PathBuf {
+        self.path.join(ASSIGNMENTS_FILE)
+    }
+
     /// The folder of the control requests.
     pub fn requests(&self) -> PathBuf {
         self.path.join("requests")
@@ -205,37 +219,7 @@ impl StateDir {
     /// Takes the one-instance lock and writes this process's pid into it. Fails when another
     /// daemon holds it, naming its pid.
     pub fn lock(&self) -> Result<InstanceLock, StateError> {
-        let path = self.path.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(&path)
-            .map_err(io_error("open", &path))?;
-        file.set_permissions(fs::Permissions::from_mode(0o644))
-            .map_err(io_error("open", &path))?;
-        if let Err(errno) = flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            if errno == rustix::io::Errno::WOULDBLOCK {
-                let mut pid = String::new();
-                let _ = file.read_to_string(&mut pid);
-                let pid = pid.trim();
-                return Err(StateError::AlreadyRunning {
-                    pid: if pid.is_empty() {
-                        "?".into()
-                    } else {
-                        pid.into()
-                    },
-                    dir: self.path.clone(),
-                });
-            }
-            return Err(io_error("lock", &path)(errno.into()));
-        }
-        file.set_len(0)
-            .and_then(|()| writeln!(file, "{}", std::process::id()))
-            .map_err(io_error("write", &path))?;
-        Ok(InstanceLock { _file: file })
+        take_lock(&self.path, LOCK_FILE, "state")
     }
 
     /// Whether a live daemon holds the lock (the lock file need only be readable). `Ok(None)`
@@ -262,6 +246,43 @@ impl StateDir {
     }
 }
 
+/// Takes the lock `file` of the `kind` directory `dir` and writes this process's pid into it;
+/// fails when another process holds it, naming its pid.
+fn take_lock(dir: &Path, file: &str, kind: &'static str) -> Result<InstanceLock, StateError> {
+    let path = dir.join(file);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(&path)
+        .map_err(io_error("open", &path))?;
+    file.set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(io_error("open", &path))?;
+    if let Err(errno) = flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        if errno == rustix::io::Errno::WOULDBLOCK {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            return Err(StateError::AlreadyRunning {
+                pid: if pid.is_empty() {
+                    "?".into()
+                } else {
+                    pid.into()
+                },
+                kind,
+                dir: dir.to_owned(),
+            });
+        }
+        return Err(io_error("lock", &path)(errno.into()));
+    }
+    file.set_len(0)
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(io_error("write", &path))?;
+    Ok(InstanceLock { _file: file })
+}
+
 /// The data directory.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -280,6 +301,13 @@ impl DataDir {
     /// recorded yet).
     pub fn machines(&self) -> Result<Vec<String>, StateError> {
         Ok(read_json(&self.path.join(MACHINES_FILE))?.unwrap_or_default())
+    }
+
+    /// Creates the directory (0755) if needed and takes its lock: two daemons with different
+    /// state directories but one data directory would each take the other's record for their own.
+    pub fn lock(&self) -> Result<InstanceLock, StateError> {
+        create_dir(&self.path, 0o755)?;
+        take_lock(&self.path, DATA_LOCK_FILE, "data")
     }
 
     /// Records `machines`, creating the directory (0755) if needed.

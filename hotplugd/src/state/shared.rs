@@ -3,11 +3,11 @@
 
 use std::time::{Instant, SystemTime};
 
-use libvirt_sync::DomainState;
+use libvirt_sync::{Assignment, DomainState};
 
 use crate::options::RunOptions;
 use crate::reconcile::{Outcome, Reconciler};
-use crate::state::holds::Hold;
+use crate::state::holds::{AssignmentRecord, Hold};
 use crate::state::status::{DaemonInfo, ReloadStatus, Status};
 use crate::state::{read_json, write_json, DataDir, InstanceLock, StateDir};
 use crate::Error;
@@ -18,21 +18,56 @@ pub struct Shared {
     state: StateDir,
     data: DataDir,
     _lock: InstanceLock,
+    _data_lock: InstanceLock,
     info: DaemonInfo,
     /// What was written last, so that a file is replaced only when it changes.
     written_status: Option<Status>,
     written_holds: Option<Vec<Hold>>,
+    written_assignments: Option<Vec<Assignment>>,
+    recorded: Vec<String>,
+    kept: Kept,
+}
+
+/// What the state and data directories keep for the reconciler across a restart: the devices on
+/// hold, those given to a machine with `attach --to`, and the machines recorded as holding
+/// hostdevs the daemon attached. `explain` and `run --once --dry-run` read them too, without
+/// taking any lock, so that they say what the daemon does.
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    holds: Vec<Hold>,
+    assignments: Vec<Assignment>,
     recorded: Vec<String>,
 }
 
-impl Shared {
-    /// Creates the state directory and takes its lock (failing when another daemon holds it),
-    /// and reads the data directory's record.
-    pub fn open(options: &RunOptions) -> Result<Shared, Error> {
-        let state = StateDir::new(&options.state_dir);
-        state.create()?;
-        let lock = state.lock()?;
-        let data = DataDir::new(&options.data_dir);
+impl Kept {
+    /// Reads what the directories of `options` keep; a file that cannot be read is warned about
+    /// and counts as empty.
+    pub fn read(options: &RunOptions) -> Kept {
+        Kept::read_from(
+            &StateDir::new(&options.state_dir),
+            &DataDir::new(&options.data_dir),
+        )
+    }
+
+    fn read_from(state: &StateDir, data: &DataDir) -> Kept {
+        let holds = read_json(&state.holds_file())
+            .unwrap_or_else(|error| {
+                log::warn!("{}: no device is on hold", crate::error_chain(&error));
+                None
+            })
+            .unwrap_or_default();
+        let assignments = read_json::<Vec<AssignmentRecord>>(&state.assignments_file())
+            .unwrap_or_else(|error| {
+                log::warn!(
+                    "{}: no device is given to a machine by hand",
+                    crate::error_chain(&error)
+                );
+                None
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .map(Assignment::from)
+            .collect();
         let recorded = data.machines().unwrap_or_else(|error| {
             log::warn!(
                 "{}: the machines it names are not looked at",
@@ -40,14 +75,46 @@ impl Shared {
             );
             Vec::new()
         });
+        Kept {
+            holds,
+            assignments,
+            recorded,
+        }
+    }
+
+    /// `reconciler` with these holds, assignments and recorded machines.
+    pub fn apply_to(&self, reconciler: Reconciler) -> Reconciler {
+        let mut reconciler = reconciler
+            .with_holds(self.holds.clone())
+            .with_assignments(self.assignments.clone());
+        for machine in &self.recorded {
+            reconciler.remember(machine);
+        }
+        reconciler
+    }
+}
+
+impl Shared {
+    /// Creates the state and data directories and takes their locks (failing when another
+    /// daemon holds either), and reads the data directory's record.
+    pub fn open(options: &RunOptions) -> Result<Shared, Error> {
+        let state = StateDir::new(&options.state_dir);
+        state.create()?;
+        let lock = state.lock()?;
+        let data = DataDir::new(&options.data_dir);
+        let data_lock = data.lock()?;
+        let kept = Kept::read_from(&state, &data);
         Ok(Shared {
             state,
             data,
             _lock: lock,
+            _data_lock: data_lock,
             info: Shared::info_without_state(options),
             written_status: None,
             written_holds: None,
-            recorded,
+            written_assignments: None,
+            recorded: kept.recorded.clone(),
+            kept,
         })
     }
 
@@ -69,21 +136,11 @@ impl Shared {
         &self.state
     }
 
-    /// `reconciler`, with the holds the state directory kept and the machines the data
-    /// directory recorded; `udev_events`: whether the udev monitor runs.
+    /// `reconciler`, with the holds and assignments the state directory kept and the machines
+    /// the data directory recorded; `udev_events`: whether the udev monitor runs.
     pub fn prepare(&mut self, reconciler: Reconciler, udev_events: bool) -> Reconciler {
         self.info.udev_events = udev_events;
-        let holds: Vec<Hold> = read_json(&self.state.holds_file())
-            .unwrap_or_else(|error| {
-                log::warn!("{}: no device is on hold", crate::error_chain(&error));
-                None
-            })
-            .unwrap_or_default();
-        let mut reconciler = reconciler.with_holds(holds);
-        for machine in &self.recorded {
-            reconciler.remember(machine);
-        }
-        reconciler
+        self.kept.apply_to(reconciler)
     }
 
     /// A reload happened (`status`), and `uri` is in force now.
@@ -92,8 +149,16 @@ impl Shared {
         self.info.uri = uri.map(str::to_owned);
     }
 
-    /// After a reconcile: writes what changed; the summary line.
-    pub fn update(&mut self, outcome: &Outcome, now: Instant, wall_now: SystemTime) -> String {
+    /// After a reconcile (`outcome`, the last one that observed when this one could not): writes
+    /// what changed, the holds and assignments as `reconciler` has them now (a request may have
+    /// changed them since `outcome`); the summary line.
+    pub fn update(
+        &mut self,
+        outcome: &Outcome,
+        reconciler: &Reconciler,
+        now: Instant,
+        wall_now: SystemTime,
+    ) -> String {
         match (&outcome.problem, self.info.connected_since) {
             (None, None) => self.info.connected_since = Some(wall_now),
             (Some(_), Some(_)) => self.info.connected_since = None,
@@ -107,9 +172,19 @@ impl Shared {
                 Err(error) => log::warn!("{}", crate::error_chain(&error)),
             }
         }
-        if self.written_holds.as_deref() != Some(outcome.holds.as_slice()) {
-            match write_json(&self.state.holds_file(), &outcome.holds, 0o644) {
-                Ok(()) => self.written_holds = Some(outcome.holds.clone()),
+        let holds = reconciler.holds();
+        if self.written_holds.as_deref() != Some(holds) {
+            match write_json(&self.state.holds_file(), &holds, 0o644) {
+                Ok(()) => self.written_holds = Some(holds.to_vec()),
+                Err(error) => log::warn!("{}", crate::error_chain(&error)),
+            }
+        }
+        let assignments = reconciler.assignments();
+        if self.written_assignments.as_deref() != Some(assignments) {
+            let records: Vec<AssignmentRecord> =
+                assignments.iter().map(AssignmentRecord::from).collect();
+            match write_json(&self.state.assignments_file(), &records, 0o644) {
+                Ok(()) => self.written_assignments = Some(assignments.to_vec()),
                 Err(error) => log::warn!("{}", crate::error_chain(&error)),
             }
         }
