@@ -189,6 +189,13 @@ mod tests {
         backoff.failed("b", ErrorKind::Transient, now, CAP);
         backoff.failed("c", ErrorKind::Transient, now, CAP);
         backoff.failed("c", ErrorKind::Transient, now, CAP);
+        assert_eq!((backoff.len(), backoff.is_empty()), (2, false));
+        assert_eq!(backoff.retry_at(&"b"), Some(now + FIRST_RETRY));
+        assert!(
+            backoff.retry_at(&"c") > Some(now + FIRST_RETRY),
+            "failed twice, so waits longer"
+        );
+        assert_eq!(backoff.retry_at(&"a"), None, "not failing");
         assert_eq!(backoff.retain(|key| *key == "c"), 1);
         assert_eq!(backoff.len(), 1);
         backoff.failed("b", ErrorKind::Transient, now, CAP);

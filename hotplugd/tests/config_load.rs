@@ -456,3 +456,77 @@ fn files_being_written_are_read_once_settled() {
         )
     );
 }
+
+#[test]
+fn rules_on_sysfs_alone_are_decidable_before_udev_and_any_udev_matcher_or_deny_rule_is_not() {
+    let parsed = |yaml: &str| {
+        hotplugd::config::merge(
+            hotplugd::config::parse_main_file(yaml, Path::new("/etc/hotplugd/config.yml"))
+                .expect("valid"),
+            Vec::new(),
+        )
+    };
+    let udev = "udev: {env: [{name: ID_SERIAL_SHORT, equals: X1}]}";
+    let sysfs_only = parsed(
+        "deny:\n- port: 1-4\nmachines:\n  vm:\n    devices: [{vendor-id: 0x046d}]\n    deny: [{interface-class: 8}]\n",
+    );
+    assert!(sysfs_only.decidable_from_sysfs());
+    for yaml in [
+        format!("machines:\n  vm:\n    devices: [{{vendor-id: 0x046d, {udev}}}]\n"),
+        format!("machines:\n  vm:\n    devices: [{{vendor-id: 0x046d}}]\n    deny: [{{{udev}}}]\n"),
+        format!("deny:\n- {udev}\nmachines:\n  vm:\n    devices: [{{vendor-id: 0x046d}}]\n"),
+    ] {
+        assert!(!parsed(&yaml).decidable_from_sysfs(), "{yaml}");
+    }
+}
+
+#[test]
+fn parse_validation_and_limit_errors_say_where_they_are() {
+    let at = |yaml: &str| {
+        hotplugd::config::parse_main_file(yaml, Path::new("/etc/hotplugd/config.yml"))
+            .expect_err("refused")
+            .position()
+            .map(|position| (position.line, position.column))
+    };
+    // A YAML syntax error, a bad value, and nesting past the limit.
+    assert_eq!(at("machines: {}\ninterval: [\n"), Some((2, 11)));
+    assert_eq!(at("machines: {}\ninterval: 5 s\n"), Some((2, 11)));
+    let deep = format!("machines: {}{}\n", "[".repeat(40), "]".repeat(40));
+    assert!(
+        at(&deep).is_some_and(|(line, _)| line == 1),
+        "{:?}",
+        at(&deep)
+    );
+}
+
+#[test]
+fn an_alias_counts_the_nodes_of_its_anchor_alone_up_to_the_limit() {
+    use hotplugd::config::MAX_NODES;
+    // 2000 nodes before the anchor, an anchor of 1000, then aliases of it: about 1000 per alias.
+    let document = |aliases: usize| {
+        let list = |prefix: &str, count: usize| {
+            (0..count)
+                .map(|index| format!("{prefix}{index}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "before: [{}]\nanchor: &a [{}]\naliases: [{}]\nmachines: {{}}\n",
+            list("s", 2000),
+            list("v", 1000),
+            vec!["*a"; aliases].join(", ")
+        )
+    };
+    let limited = |aliases: usize| {
+        matches!(
+            hotplugd::config::parse_main_file(&document(aliases), Path::new("c.yml")),
+            Err(ConfigError::Limit { .. })
+        )
+    };
+    let under = (MAX_NODES - 10_000) / 1000;
+    assert!(
+        !limited(under),
+        "{under} aliases of 1000 nodes are within the limit"
+    );
+    assert!(limited(under + 20), "{} aliases are past it", under + 20);
+}

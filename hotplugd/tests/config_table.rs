@@ -154,7 +154,13 @@ const CUT_SHORT: &[(&str, &str, &str)] = &[
         "machines: null, then a comment",
         "machines: null # later\n",
         "config.yml:1:11: machines: has no value (write `machines: {}` for no machines)",
-    ),    (
+    ),
+    (
+        "the interval alone, cut before machines:",
+        "interval: 5s\n",
+        "config.yml: machines: is missing (write `machines: {}` for no machines)",
+    ),
+    (
         "cut before machines:",
         "interval: 5s\nlibvirt-uri: qemu:///system\n",
         "config.yml: machines: is missing (write `machines: {}` for no machines)",

@@ -241,6 +241,10 @@ mod tests {
             (Duration::from_nanos(1500), "1.5\u{b5}s"),
             (Duration::from_nanos(7), "7ns"),
             (Duration::ZERO, "0s"),
+            // Each unit from its first whole value on.
+            (Duration::from_nanos(1_000), "1\u{b5}s"),
+            (Duration::from_millis(1), "1ms"),
+            (Duration::from_secs(1), "1s"),
         ];
         for (duration, text) in cases {
             assert_eq!(format_duration(duration), text);
