@@ -76,10 +76,20 @@ impl SysfsDiscovery {
         let number = |name: &str, radix: u32| parse_number(&dir.join(name), radix);
         let (major, minor) = parse_dev(&dir.join("dev"))?;
         let record = self.udev.char_device(major, minor)?;
+        // Read before the interfaces are listed: the kernel answers `bNumInterfaces` under the
+        // device's lock, which it holds while it configures a new device and adds its interfaces,
+        // so a list made after the answer is complete. A list made before (a full scan lists the
+        // bus folder first) is made again when it is short of the count.
+        let interfaces_announced: Option<u8> =
+            optional(attribute("bNumInterfaces"))?.and_then(|count| count.trim().parse().ok());
         let found;
         let interface_names = match interfaces {
-            Some(names) => names,
-            None => {
+            Some(names)
+                if interfaces_announced.is_none_or(|count| names.len() >= usize::from(count)) =>
+            {
+                names
+            }
+            _ => {
                 found = interfaces_in(&dir, kernel_name)?;
                 &found
             }
@@ -93,8 +103,7 @@ impl SysfsDiscovery {
             device_subclass: parse_code(&dir.join("bDeviceSubClass"))?,
             device_protocol: parse_code(&dir.join("bDeviceProtocol"))?,
             interfaces: read_interfaces(&dir, interface_names)?,
-            interfaces_announced: optional(attribute("bNumInterfaces"))?
-                .and_then(|count| count.trim().parse().ok()),
+            interfaces_announced,
             kernel_name: kernel_name.to_owned(),
             manufacturer: optional(attribute("manufacturer"))?,
             product: optional(attribute("product"))?,

@@ -348,3 +348,25 @@ fn the_description_is_manufacturer_and_product_trimmed() {
         ["VIA Labs, Inc. USB2.0 Hub", "Only a product", ""]
     );
 }
+
+#[test]
+fn the_interfaces_are_those_there_once_the_count_answers() {
+    // A full scan lists the bus folder before it reads each device; an interface the kernel added
+    // in between (it answers bNumInterfaces once it has configured the device) is missing from
+    // that list, but not from the device's own folder.
+    let tree = FixtureTree::new().expect("tree");
+    tree.add(
+        &UsbDeviceBuilder::new("3-6.3", 5)
+            .ids(0x046d, 0x0825)
+            .interface(0x0e, 1, 0)
+            .interface(0x01, 1, 0)
+            .build(),
+    )
+    .expect("webcam");
+    fs::remove_file(tree.bus_devices().join("3-6.3:1.1")).expect("listed before it came");
+    let devices = scan(&tree);
+    assert_eq!(devices.len(), 1);
+    let classes: Vec<u8> = devices[0].interfaces.iter().map(|i| i.class).collect();
+    assert_eq!(classes, [0x0e, 0x01]);
+    assert!(devices[0].is_settled(), "{:?}", devices[0]);
+}
