@@ -52,7 +52,7 @@ mod uevent;
 
 pub use device::UsbDevice;
 pub use error::Error;
-pub use host_use::HostUse;
+pub use host_use::{HostUse, MAX_PROC_FILE_LEN};
 pub use sysfs::SysfsDiscovery;
 #[cfg(feature = "testing")]
 pub use uevent::{

@@ -298,3 +298,23 @@ fn an_unplugged_disk_leaves_no_link_behind() {
     let devices = SysfsDiscovery::new(tree.root()).scan().expect("scan");
     assert_eq!(devices.len(), 1, "the root hub alone");
 }
+
+#[test]
+fn a_mountinfo_past_the_bound_leaves_the_disk_unchecked_naming_the_file() {
+    let tree = tree_with(disk());
+    tree.write_mountinfo(&[]).expect("mountinfo");
+    tree.write_swaps(&[]).expect("swaps");
+    let mountinfo = tree.root().join("proc/self/mountinfo");
+    let line = "36 35 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n";
+    let lines = usb_discovery::MAX_PROC_FILE_LEN as usize / line.len() + 1;
+    fs::write(&mountinfo, line.repeat(lines)).expect("a huge mountinfo");
+    let device = scanned_disk(&tree);
+    assert!(device.is_in_use_by_host(), "kept by the host: {device:?}");
+    let reasons = reasons(&device);
+    assert!(
+        reasons
+            .iter()
+            .all(|reason| reason.contains("proc/self/mountinfo") && reason.contains("larger than")),
+        "{reasons:?}"
+    );
+}

@@ -216,7 +216,9 @@ fn block_uses(
     };
     let mut uses = Vec::new();
     let dev_path = block.dir.join("dev");
-    match std::fs::read_to_string(&dev_path) {
+    let text = udev_db::read_limited(&dev_path, udev_db::MAX_FILE_LEN)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    match text {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return uses,
         Err(error) => uses.push(unchecked(format!(
             "cannot read {}: {error}",
@@ -272,9 +274,15 @@ fn block_uses(
     uses
 }
 
-/// The contents of a file that may be missing (then empty); an error names the file.
+/// The most read of `/proc/self/mountinfo` or `/proc/swaps`: a host with tens of thousands of
+/// mounts (containers) stays well below it. Past it the guard cannot tell, and says so: the
+/// devices are then kept by the host (unchecked), never attached on a guess.
+pub const MAX_PROC_FILE_LEN: u64 = 16 << 20;
+
+/// The contents of a file that may be missing (then empty), at most [`MAX_PROC_FILE_LEN`] bytes;
+/// an error names the file.
 fn read_optional(path: &Path) -> Result<String, String> {
-    match std::fs::read(path) {
+    match udev_db::read_limited(path, MAX_PROC_FILE_LEN) {
         Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(String::new()),
         Err(error) => Err(format!("cannot read {}: {error}", path.display())),
