@@ -530,3 +530,25 @@ fn an_alias_counts_the_nodes_of_its_anchor_alone_up_to_the_limit() {
     );
     assert!(limited(under + 20), "{} aliases are past it", under + 20);
 }
+
+#[test]
+fn a_document_of_exactly_the_limits_is_read_and_one_more_is_refused() {
+    use hotplugd::config::{MAX_NODES, MAX_SCALAR_BYTES};
+    let limited = |yaml: &str| {
+        matches!(
+            hotplugd::config::parse_main_file(yaml, Path::new("c.yml")),
+            Err(ConfigError::Limit { .. })
+        )
+    };
+    // Nodes: the root mapping, `machines`, `{}`, `x`, the sequence, and its scalars.
+    let nodes = |count: usize| format!("machines: {{}}\nx: [{}]\n", vec!["a"; count].join(", "));
+    assert!(!limited(&nodes(MAX_NODES - 5)), "exactly {MAX_NODES} nodes");
+    assert!(limited(&nodes(MAX_NODES - 4)), "one node more");
+    // Scalar bytes: `machines`, `x`, and the value.
+    let bytes = |count: usize| format!("machines: {{}}\nx: {}\n", "b".repeat(count));
+    assert!(
+        !limited(&bytes(MAX_SCALAR_BYTES - 9)),
+        "exactly {MAX_SCALAR_BYTES} bytes"
+    );
+    assert!(limited(&bytes(MAX_SCALAR_BYTES - 8)), "one byte more");
+}
