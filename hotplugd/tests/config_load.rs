@@ -552,3 +552,15 @@ fn a_document_of_exactly_the_limits_is_read_and_one_more_is_refused() {
     );
     assert!(limited(&bytes(MAX_SCALAR_BYTES - 8)), "one byte more");
 }
+
+#[test]
+fn a_plain_double_angle_that_is_no_merge_key_keeps_the_errors_position() {
+    // The pre-scan sees a plain `<<` and the document may need its merge keys expanded (which
+    // loses the positions); as a value, not a key, it does not, and the error says where.
+    let yaml = "machines:\n  vm:\n    devices:\n    - udev: {env: [{name: X, equals: <<}]}\n      vendor-id: 0x99999\n";
+    let error = hotplugd::config::parse_main_file(yaml, Path::new("c.yml")).expect_err("refused");
+    assert_eq!(
+        error.to_string(),
+        "c.yml:5:18: machines.vm.devices[0].vendor-id: 0x99999 is over 0xffff"
+    );
+}
