@@ -564,3 +564,25 @@ fn a_plain_double_angle_that_is_no_merge_key_keeps_the_errors_position() {
         "c.yml:5:18: machines.vm.devices[0].vendor-id: 0x99999 is over 0xffff"
     );
 }
+
+#[test]
+fn an_alias_counts_the_scalar_bytes_of_its_anchor_alone() {
+    // 1000 bytes of scalars before the anchor, an anchor holding 100 000, then 50 aliases of it:
+    // about 5 MB expanded, past the limit; 30 aliases, about 3 MB, are within it.
+    let document = |aliases: usize| {
+        format!(
+            "before: {}\nanchor: &a [{}]\naliases: [{}]\nmachines: {{}}\n",
+            "p".repeat(1000),
+            "q".repeat(100_000),
+            vec!["*a"; aliases].join(", ")
+        )
+    };
+    let limited = |aliases: usize| {
+        matches!(
+            hotplugd::config::parse_main_file(&document(aliases), Path::new("c.yml")),
+            Err(ConfigError::Limit { .. })
+        )
+    };
+    assert!(!limited(30));
+    assert!(limited(50));
+}
