@@ -464,14 +464,13 @@ impl Reconciler {
         self.detaches_pending.retain(|action| {
             domains.iter().any(|domain| {
                 domain.name == action.machine()
-                    && match &domain.state {
-                        DomainState::Running { hostdevs } => hostdevs
+                    // Not readable now: whether it went is not known.
+                    && (matches!(domain.state, DomainState::Unreadable { .. })
+                        || domain
+                            .state
+                            .hostdevs()
                             .iter()
-                            .any(|hostdev| hostdev.owned_spec() == Some(*action.hostdev())),
-                        // Not readable now: whether it went is not known.
-                        DomainState::Unreadable { .. } => true,
-                        _ => false,
-                    }
+                            .any(|hostdev| hostdev.owned_spec() == Some(*action.hostdev())))
             })
         });
         if observation.unreadable.is_empty() {

@@ -50,31 +50,18 @@ impl Kept {
     }
 
     fn read_from(state: &StateDir, data: &DataDir) -> Kept {
-        let holds = read_json(&state.holds_file())
-            .unwrap_or_else(|error| {
-                log::warn!("{}: no device is on hold", crate::error_chain(&error));
-                None
-            })
-            .unwrap_or_default();
-        let assignments = read_json::<Vec<AssignmentRecord>>(&state.assignments_file())
-            .unwrap_or_else(|error| {
-                log::warn!(
-                    "{}: no device is given to a machine by hand",
-                    crate::error_chain(&error)
-                );
-                None
-            })
+        let holds = or_warned(read_json(&state.holds_file()), "no device is on hold");
+        let assignments: Option<Vec<AssignmentRecord>> = or_warned(
+            read_json(&state.assignments_file()),
+            "no device is given to a machine by hand",
+        );
+        let recorded = or_warned(data.machines(), "the machines it names are not looked at");
+        let holds = holds.unwrap_or_default();
+        let assignments = assignments
             .unwrap_or_default()
             .into_iter()
             .map(Assignment::from)
             .collect();
-        let recorded = data.machines().unwrap_or_else(|error| {
-            log::warn!(
-                "{}: the machines it names are not looked at",
-                crate::error_chain(&error)
-            );
-            Vec::new()
-        });
         Kept {
             holds,
             assignments,
@@ -92,6 +79,14 @@ impl Kept {
         }
         reconciler
     }
+}
+
+/// What a kept file gave, or (warned about, with `meaning` what that means) the empty value.
+fn or_warned<T: Default>(read: Result<T, crate::state::StateError>, meaning: &str) -> T {
+    read.unwrap_or_else(|error| {
+        log::warn!("{}: {meaning}", crate::error_chain(&error));
+        T::default()
+    })
 }
 
 impl Shared {
