@@ -478,6 +478,18 @@ fn rules_on_sysfs_alone_are_decidable_before_udev_and_any_udev_matcher_or_deny_r
     ] {
         assert!(!parsed(&yaml).decidable_from_sysfs(), "{yaml}");
     }
+    // Interfaces: a deny rule on them counts as much as a matcher, at either level.
+    assert!(sysfs_only.rules_need_interfaces());
+    assert!(
+        !parsed("deny:\n- port: 1-4\nmachines:\n  vm:\n    devices: [{vendor-id: 0x046d}]\n")
+            .rules_need_interfaces()
+    );
+    for yaml in [
+        "machines:\n  vm:\n    devices: [{interface-protocol: 1}]\n",
+        "deny:\n- {interface-class: 8}\nmachines:\n  vm:\n    devices: [{port: 1-4}]\n",
+    ] {
+        assert!(parsed(yaml).rules_need_interfaces(), "{yaml}");
+    }
 }
 
 #[test]

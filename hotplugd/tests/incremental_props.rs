@@ -1,5 +1,6 @@
 //! The incremental path plans what the full path plans. For any sequence of plugs, unplugs and
-//! replugs on a fixture tree, each followed by its udev event (or with that event lost), and ticks:
+//! replugs on a fixture tree, each followed by its udev event or the kernel's (which the rules
+//! here, on ids and ports alone, let decide; or with that event lost), and ticks:
 //! a reconciler that reconciles incrementally on each event it gets (and fully on a tick) plans the
 //! same actions as one that reconciles fully every time, as long as no event was lost; after a
 //! tick both leave the machines in the same state, whatever was lost before.
@@ -160,7 +161,7 @@ proptest! {
 
     #[test]
     fn the_incremental_path_plans_what_the_full_path_plans(
-        steps in proptest::collection::vec(step(), 1..24)
+        steps in proptest::collection::vec((step(), any::<bool>()), 1..24)
     ) {
         let mut host = Host::new();
         let config = config();
@@ -176,7 +177,7 @@ proptest! {
         reconcile(&mut incremental, &Refresh::Full);
         reconcile(&mut full, &Refresh::Full);
         let mut lost_since_tick = false;
-        for step in &steps {
+        for (step, from_kernel) in &steps {
             let changed = host.carry_out(step);
             let by_full = reconcile(&mut full, &Refresh::Full);
             let lost = matches!(
@@ -187,7 +188,7 @@ proptest! {
                 (Step::Tick, _) => Some(reconcile(&mut incremental, &Refresh::Full)),
                 (_, Some(port)) if !lost => Some(reconcile(
                     &mut incremental,
-                    &Refresh::Only(vec![Change::Device { kernel_name: format!("4-{port}"), early: false }]),
+                    &Refresh::Only(vec![Change::Device { kernel_name: format!("4-{port}"), early: *from_kernel }]),
                 )),
                 // No event (nothing changed, or the event was lost): no reconcile.
                 _ => None,

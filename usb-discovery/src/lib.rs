@@ -44,12 +44,14 @@
 //! `encode_udev_message` and `UeventSender` build and inject synthetic events in tests.
 #![forbid(unsafe_code)]
 
+mod descriptors;
 mod device;
 mod error;
 mod host_use;
 mod sysfs;
 mod uevent;
 
+pub use descriptors::{announced_classes, MASS_STORAGE_CLASS};
 pub use device::UsbDevice;
 pub use error::Error;
 pub use host_use::{HostUse, MAX_PROC_FILE_LEN};
@@ -62,6 +64,27 @@ pub use uevent::{
     DropReason, MessageSource, MonitorThread, Received, UdevHeader, UeventAction, UeventMessage,
     UeventMonitor, UsbUevent, MAX_MESSAGE_LEN,
 };
+
+/// A device seen on the kernel's own `add` uevent, before the kernel has configured it.
+///
+/// While the kernel configures a new device (it chooses a configuration, adds the interfaces and
+/// probes their drivers) it holds the device's lock, and sysfs answers the attributes of the
+/// active configuration (`bNumInterfaces`, `bConfigurationValue`) and the string descriptors
+/// (`manufacturer`, `product`, `serial`), and on some kernels `uevent`, only once it lets go: on
+/// a real USB stack that is the whole configuration, hundreds of milliseconds under emulation. A glance reads none of them:
+/// what it gives is what a rule on sysfs alone needs (ids, bus and device numbers, device class,
+/// port), and from the `descriptors` file (answered without the lock) whether the device may be
+/// storage, which the in-use guard would need to look at once its block devices exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glance {
+    /// The device, without its strings, its interfaces (`interfaces_announced` is `None`), the
+    /// kernel's `uevent` keys among its properties (the `uevent` file may wait for the lock too),
+    /// its udev properties when udev has not run yet, and its host use.
+    pub device: UsbDevice,
+    /// Whether the device may hold block devices: its device class or the class of an interface
+    /// of any configuration is mass storage (08), or its descriptors could not be read (in doubt).
+    pub may_be_storage: bool,
+}
 
 /// A source of the USB devices present now.
 pub trait Discovery {
@@ -90,6 +113,23 @@ pub trait Discovery {
             .devices
             .into_iter()
             .find(|device| device.kernel_name == kernel_name))
+    }
+
+    /// The device `kernel_name` as the kernel's own `add` uevent finds it, read without waiting
+    /// for the kernel to finish configuring it: `Ok(None)` when it is not present or not a
+    /// `usb_device`. (This default looks at the device whole and counts a device that is not
+    /// settled yet as possibly storage; [`SysfsDiscovery`] reads only the attributes the kernel
+    /// answers without the device's lock: see [`Glance`].)
+    fn glance(&self, kernel_name: &str) -> Result<Option<Glance>, Error> {
+        Ok(self.look_at(kernel_name)?.map(|device| Glance {
+            may_be_storage: !device.is_settled()
+                || device.device_class == MASS_STORAGE_CLASS
+                || device
+                    .interfaces
+                    .iter()
+                    .any(|interface| interface.class == MASS_STORAGE_CLASS),
+            device,
+        }))
     }
 
     /// Every USB device present that could be read; each one that could not is logged as a warning

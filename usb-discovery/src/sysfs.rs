@@ -8,7 +8,9 @@ use hotplug_match::Interface;
 use udev_db::{UdevDatabase, UdevRecord, Uevent};
 
 use crate::host_use::HostUseReader;
-use crate::{Discovery, Error, Scan, Unreadable, UsbDevice};
+use crate::{
+    announced_classes, Discovery, Error, Glance, Scan, Unreadable, UsbDevice, MASS_STORAGE_CLASS,
+};
 
 /// Reads USB devices from `<root>/sys/bus/usb/devices` and `<root>/run/udev/data`, and how the
 /// host uses them from `<root>/sys/class/block`, `<root>/proc/self/mountinfo` and
@@ -40,7 +42,7 @@ impl SysfsDiscovery {
     /// when it is not a `usb_device` (an interface).
     pub fn read_device(&self, kernel_name: &str) -> Result<Option<UsbDevice>, Error> {
         let sys = canonical(&self.sys)?;
-        let Some(device) = self.read_device_in(&sys, kernel_name, None)? else {
+        let Some(device) = self.read_device_in(&sys, kernel_name, Depth::Whole(None))? else {
             return Ok(None);
         };
         let mut devices = [device];
@@ -49,20 +51,65 @@ impl SysfsDiscovery {
         Ok(Some(device))
     }
 
-    /// Reads one device; its interfaces are `interfaces` when the bus list gave them, else found
-    /// in its folder.
+    /// Reads the device `sys/bus/usb/devices/<kernel_name>` as the kernel's `add` uevent finds
+    /// it, from the attributes the kernel answers without the device's lock (see [`Glance`]);
+    /// `None` when it is not a `usb_device`.
+    pub fn glance_at(&self, kernel_name: &str) -> Result<Option<Glance>, Error> {
+        let sys = canonical(&self.sys)?;
+        let Some(device) = self.read_device_in(&sys, kernel_name, Depth::Unlocked)? else {
+            return Ok(None);
+        };
+        let descriptors = self.bus_devices.join(kernel_name).join("descriptors");
+        let may_be_storage = match read_bytes(&descriptors) {
+            Ok(bytes) => match announced_classes(&bytes) {
+                Ok(classes) => classes.contains(&MASS_STORAGE_CLASS),
+                Err(reason) => {
+                    log::debug!("{}: {reason}: taken as storage", descriptors.display());
+                    true
+                }
+            },
+            // Gone with the device; a device without the file is in doubt.
+            Err(error) if error.is_vanished() && !self.bus_devices.join(kernel_name).exists() => {
+                return Ok(None)
+            }
+            Err(error) => {
+                log::debug!("{error}: taken as storage");
+                true
+            }
+        };
+        Ok(Some(Glance {
+            device,
+            may_be_storage,
+        }))
+    }
+
+    /// Reads one device to `depth`.
     fn read_device_in(
         &self,
         sys: &Path,
         kernel_name: &str,
-        interfaces: Option<&InterfaceNames>,
+        depth: Depth<'_>,
     ) -> Result<Option<UsbDevice>, Error> {
         let dir = canonical(&self.bus_devices.join(kernel_name))?;
-        let uevent_path = dir.join("uevent");
-        let uevent = Uevent::parse(&read_bytes(&uevent_path)?);
-        if uevent.get("DEVTYPE") != Some("usb_device") {
-            return Ok(None);
-        }
+        let uevent = match depth {
+            Depth::Whole(_) => {
+                let uevent = Uevent::parse(&read_bytes(&dir.join("uevent"))?);
+                if uevent.get("DEVTYPE") != Some("usb_device") {
+                    return Ok(None);
+                }
+                uevent
+            }
+            // `uevent` too waits for the configuration on some kernels (on the USB lab's Debian
+            // 6.1 kernel a glance that read it took as long as a whole read): a glance goes by
+            // the name (an interface's has a colon) and the device descriptor's files, which
+            // interfaces do not have.
+            Depth::Unlocked => {
+                if kernel_name.contains(':') || !dir.join("idVendor").exists() {
+                    return Ok(None);
+                }
+                Uevent::default()
+            }
+        };
         let devpath = match dir.strip_prefix(sys) {
             Ok(relative) => format!("/{}", relative.display()),
             Err(_) => {
@@ -76,23 +123,15 @@ impl SysfsDiscovery {
         let number = |name: &str, radix: u32| parse_number(&dir.join(name), radix);
         let (major, minor) = parse_dev(&dir.join("dev"))?;
         let record = self.udev.char_device(major, minor)?;
-        // Read before the interfaces are listed: the kernel answers `bNumInterfaces` under the
-        // device's lock, which it holds while it configures a new device and adds its interfaces,
-        // so a list made after the answer is complete. A list made before (a full scan lists the
-        // bus folder first) is made again when it is short of the count.
-        let interfaces_announced: Option<u8> =
-            optional(attribute("bNumInterfaces"))?.and_then(|count| count.trim().parse().ok());
-        let found;
-        let interface_names = match interfaces {
-            Some(names)
-                if interfaces_announced.is_none_or(|count| names.len() >= usize::from(count)) =>
-            {
-                names
-            }
-            _ => {
-                found = interfaces_in(&dir, kernel_name)?;
-                &found
-            }
+        let interfaces = match depth {
+            Depth::Whole(listed) => Some(self.interfaces_of(&dir, kernel_name, listed)?),
+            Depth::Unlocked => None,
+        };
+        let (interfaces_announced, interfaces) = interfaces.unwrap_or_default();
+        // The strings too are answered under the device's lock.
+        let string = |name: &str| match depth {
+            Depth::Whole(_) => optional(attribute(name)),
+            Depth::Unlocked => Ok(None),
         };
         let device = UsbDevice {
             bus: number("busnum", 10)?,
@@ -102,12 +141,12 @@ impl SysfsDiscovery {
             device_class: parse_code(&dir.join("bDeviceClass"))?,
             device_subclass: parse_code(&dir.join("bDeviceSubClass"))?,
             device_protocol: parse_code(&dir.join("bDeviceProtocol"))?,
-            interfaces: read_interfaces(&dir, interface_names)?,
+            interfaces,
             interfaces_announced,
             kernel_name: kernel_name.to_owned(),
-            manufacturer: optional(attribute("manufacturer"))?,
-            product: optional(attribute("product"))?,
-            serial: optional(attribute("serial"))?,
+            manufacturer: string("manufacturer")?,
+            product: string("product")?,
+            serial: string("serial")?,
             properties: udevadm_properties(&devpath, &uevent, record.as_ref()),
             tags: record.iter().flat_map(|r| r.tags.iter().cloned()).collect(),
             current_tags: record
@@ -120,11 +159,52 @@ impl SysfsDiscovery {
         };
         Ok(Some(device))
     }
+
+    /// The interface count the device's active configuration announces, and its interfaces:
+    /// `listed` when the bus list gave them all, else found in the device's folder `dir`.
+    fn interfaces_of(
+        &self,
+        dir: &Path,
+        kernel_name: &str,
+        listed: Option<&InterfaceNames>,
+    ) -> Result<(Option<u8>, Vec<Interface>), Error> {
+        // Read before the interfaces are listed: the kernel answers `bNumInterfaces` under the
+        // device's lock, which it holds while it configures a new device and adds its interfaces,
+        // so a list made after the answer is complete. A list made before (a full scan lists the
+        // bus folder first) is made again when it is short of the count.
+        let announced: Option<u8> = optional(read_attribute(&dir.join("bNumInterfaces")))?
+            .and_then(|count| count.trim().parse().ok());
+        let found;
+        let names = match listed {
+            Some(names) if announced.is_none_or(|count| names.len() >= usize::from(count)) => names,
+            _ => {
+                found = interfaces_in(dir, kernel_name)?;
+                &found
+            }
+        };
+        Ok((announced, read_interfaces(dir, names)?))
+    }
+}
+
+/// How much of a device to read.
+#[derive(Debug, Clone, Copy)]
+enum Depth<'a> {
+    /// Everything, with the interfaces the bus list gave (when it did).
+    Whole(Option<&'a InterfaceNames>),
+    /// Only what the kernel answers without the device's lock (a [`Glance`]).
+    Unlocked,
 }
 
 impl Discovery for SysfsDiscovery {
     fn look_at(&self, kernel_name: &str) -> Result<Option<UsbDevice>, Error> {
         match self.read_device(kernel_name) {
+            Err(error) if error.is_vanished() => Ok(None),
+            other => other,
+        }
+    }
+
+    fn glance(&self, kernel_name: &str) -> Result<Option<Glance>, Error> {
+        match self.glance_at(kernel_name) {
             Err(error) if error.is_vanished() => Ok(None),
             other => other,
         }
@@ -157,7 +237,7 @@ impl Discovery for SysfsDiscovery {
         let none = InterfaceNames::new();
         for name in names {
             let device_interfaces = interfaces.get(&name).unwrap_or(&none);
-            match self.read_device_in(&sys, &name, Some(device_interfaces)) {
+            match self.read_device_in(&sys, &name, Depth::Whole(Some(device_interfaces))) {
                 Ok(Some(device)) => scan.devices.push(device),
                 Ok(None) => {}
                 Err(error) if error.is_vanished() => {

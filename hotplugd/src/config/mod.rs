@@ -133,6 +133,14 @@ impl Config {
     pub fn decidable_from_sysfs(&self) -> bool {
         !self.matchers().any(hotplug_match::Matcher::needs_udev)
     }
+
+    /// Whether a matcher or deny rule looks at a device's interfaces, which the kernel adds only
+    /// after it announces the device: a decision on the kernel's event then waits until they are
+    /// all there.
+    pub fn rules_need_interfaces(&self) -> bool {
+        self.matchers()
+            .any(hotplug_match::Matcher::needs_interfaces)
+    }
 }
 
 /// One machine (a libvirt domain name) and its device matchers.

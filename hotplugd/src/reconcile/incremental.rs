@@ -29,10 +29,13 @@ pub enum Change {
     Device {
         /// Its kernel name.
         kernel_name: String,
-        /// Whether only the kernel's event came yet (udevd's rules have not run): the device is
-        /// taken only once the kernel has configured it (every interface there) and it has no
-        /// mass-storage interface (the in-use guard needs its block devices, which come later);
-        /// else it waits for udev's event.
+        /// Whether only the kernel's event came yet (udevd's rules have not run). The device is
+        /// then taken only when that decides it for good: when no rule looks at interfaces, at
+        /// once, from what the kernel tells before it has configured the device (a
+        /// [`Glance`](usb_discovery::Glance)); when a rule does, once the kernel has configured
+        /// it (every interface there). Either way not when it may be storage (the in-use guard
+        /// needs its block devices, which come later): then, and when it cannot be read, it
+        /// waits for udev's event.
         early: bool,
     },
     /// libvirt's device-removed event: the hostdev aliased `alias` left `domain`.
@@ -72,36 +75,63 @@ pub(super) struct Refreshed {
     pub(super) scan: std::time::Duration,
 }
 
+/// What a kernel event lets the daemon know of a device before udev's.
+enum Early {
+    /// The device, decided now.
+    Decided(Box<usb_discovery::UsbDevice>),
+    /// Gone (a kernel `remove`): that is never reversed.
+    Gone,
+    /// Not decidable yet (it may be storage, it is not configured, it cannot be read): udev's
+    /// event decides.
+    Wait,
+}
+
+/// Reads the device `kernel_name` on the kernel's event.
+fn read_early(discovery: &dyn Discovery, kernel_name: &str, rules_need_interfaces: bool) -> Early {
+    if rules_need_interfaces {
+        return match discovery.look_at(kernel_name) {
+            Ok(Some(device)) if ready_before_udev(&device) => Early::Decided(Box::new(device)),
+            Ok(None) => Early::Gone,
+            _ => Early::Wait,
+        };
+    }
+    match discovery.glance(kernel_name) {
+        Ok(Some(glance)) if !glance.may_be_storage => Early::Decided(Box::new(glance.device)),
+        Ok(None) => Early::Gone,
+        _ => Early::Wait,
+    }
+}
+
 /// `cache` with `changes` applied: each device named read again through `discovery`, each
-/// removed hostdev taken out of its domain.
+/// removed hostdev taken out of its domain. `rules_need_interfaces`: whether a rule looks at
+/// interfaces, so that a kernel event must wait for the kernel to configure the device.
 pub(super) fn refresh(
     mut observation: Observation,
     changes: &[Change],
     discovery: &dyn Discovery,
+    rules_need_interfaces: bool,
 ) -> Refreshed {
     let started = Instant::now();
     for change in changes {
         match change {
             Change::Device { kernel_name, early } => {
                 if *early {
-                    match discovery.look_at(kernel_name) {
-                        Ok(Some(device)) if ready_before_udev(&device) => {
+                    match read_early(discovery, kernel_name, rules_need_interfaces) {
+                        Early::Decided(device) => {
                             observation
                                 .devices
                                 .retain(|known| known.kernel_name != *kernel_name);
                             observation
                                 .unreadable
                                 .retain(|known| known.kernel_name != *kernel_name);
-                            observation.devices.push(device);
+                            observation.devices.push(*device);
                         }
-                        // Gone (a kernel `remove`): that is never reversed.
-                        Ok(None) => {
+                        Early::Gone => {
                             observation
                                 .devices
                                 .retain(|known| known.kernel_name != *kernel_name);
                         }
-                        // Not ready, or unreadable: udev's event decides.
-                        _ => {}
+                        Early::Wait => {}
                     }
                     continue;
                 }

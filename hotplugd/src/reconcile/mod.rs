@@ -358,7 +358,12 @@ impl Reconciler {
         let observation = match (refresh, cache) {
             (Refresh::Only(changes), Some(cache)) => {
                 timings.incremental = true;
-                let refreshed = incremental::refresh(cache.observation, changes, &*self.discovery);
+                let refreshed = incremental::refresh(
+                    cache.observation,
+                    changes,
+                    &*self.discovery,
+                    config.rules_need_interfaces(),
+                );
                 timings.scan = refreshed.scan;
                 refreshed.observation
             }
