@@ -6,6 +6,7 @@
 //! panic into a log line instead of unwinding through the daemon (the `virt` API offers no
 //! fallible close without `unsafe`).
 
+use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -74,6 +75,11 @@ pub struct LibvirtHypervisor {
     /// The connection; `None` until the first call, and after it was found broken, until the next
     /// call reopens it.
     connection: Option<Connect>,
+    /// The handles of the configured domains that ran at the last observation, so that an
+    /// attach between two observations is one call to libvirt, not a lookup and a call. Replaced
+    /// by each observation, dropped with the connection; a handle libvirt no longer knows (the
+    /// domain was undefined, or redefined under a new UUID) is looked up again.
+    handles: HashMap<String, Domain>,
     detach_timeout: Duration,
 }
 
@@ -86,6 +92,7 @@ impl LibvirtHypervisor {
         LibvirtHypervisor {
             uri: uri.map(str::to_string),
             connection: None,
+            handles: HashMap::new(),
             detach_timeout: DEFAULT_DETACH_TIMEOUT,
         }
     }
@@ -122,12 +129,15 @@ impl LibvirtHypervisor {
             kind,
             cause,
         };
-        let connection = self
-            .connection()
+        self.connection()
             .map_err(|error| attach_error(ErrorKind::Transient, connection_cause(&error)))?;
-        let result = with_domain(connection, domain, |handle| {
-            Ok(handle.attach_device_flags(&xml, VIR_DOMAIN_AFFECT_LIVE)?)
-        });
+        let Some(connection) = &self.connection else {
+            return Err(attach_error(
+                ErrorKind::Transient,
+                Cause::refused("no libvirt connection".to_owned()),
+            ));
+        };
+        let result = attach_through(connection, &mut self.handles, domain, &xml);
         let Err(failure) = result else { return Ok(()) };
         let (kind, cause) = failure.describe(connection);
         if failure.lost_connection(connection) {
@@ -145,6 +155,7 @@ impl LibvirtHypervisor {
             stale => {
                 if let Some(broken) = stale {
                     log::info!("the libvirt connection is broken: reopening it");
+                    release_handles(&mut self.handles);
                     release("connection", broken);
                 }
                 let fresh = open_connection(self.uri.as_deref())?;
@@ -155,14 +166,21 @@ impl LibvirtHypervisor {
 
     /// Drops the connection after it broke; the next call opens a new one.
     fn forget_connection(&mut self) {
+        release_handles(&mut self.handles);
         if let Some(broken) = self.connection.take() {
             release("connection", broken);
         }
     }
 
     fn observe_once(&mut self, names: &[String]) -> Result<HypervisorView, Error> {
-        let connection = self.connection()?;
-        let result = observe_domains(connection, names);
+        self.connection()?;
+        let Some(connection) = &self.connection else {
+            return Err(Error::ConnectionLost {
+                cause: Cause::refused("no libvirt connection".to_owned()),
+            });
+        };
+        release_handles(&mut self.handles);
+        let result = observe_domains(connection, names, &mut self.handles);
         if let Err(Error::ConnectionLost { .. }) = &result {
             self.forget_connection();
         }
@@ -376,6 +394,40 @@ pub(crate) fn open_connection(uri: Option<&str>) -> Result<Connect, Error> {
     Ok(connection)
 }
 
+/// Attaches the device of `xml` to the live domain `name`, through its kept handle in `handles`
+/// when there is one; a handle libvirt no longer knows is dropped and the domain looked up again
+/// (and its handle kept).
+fn attach_through(
+    connection: &Connect,
+    handles: &mut HashMap<String, Domain>,
+    name: &str,
+    xml: &str,
+) -> Result<(), StepError> {
+    if let Some(handle) = handles.get(name) {
+        match handle.attach_device_flags(xml, VIR_DOMAIN_AFFECT_LIVE) {
+            Err(error) if error.code().is(ErrorNumber::NoDomain) => {
+                if let Some(stale) = handles.remove(name) {
+                    release("domain", stale);
+                }
+            }
+            result => return Ok(result?),
+        }
+    }
+    let handle = connection.lookup_domain_by_name(name)?;
+    let result = handle.attach_device_flags(xml, VIR_DOMAIN_AFFECT_LIVE);
+    if let Some(replaced) = handles.insert(name.to_owned(), handle) {
+        release("domain", replaced);
+    }
+    Ok(result?)
+}
+
+/// Drops every kept domain handle.
+fn release_handles(handles: &mut HashMap<String, Domain>) {
+    for (_, handle) in handles.drain() {
+        release("domain", handle);
+    }
+}
+
 /// Looks up domain `name` and runs `body` on its handle, then releases the handle.
 fn with_domain<T>(
     connection: &Connect,
@@ -402,8 +454,12 @@ fn live_hostdevs(handle: &Domain, name: &str) -> Result<Vec<ObservedHostdev>, St
 }
 
 /// One look at the hypervisor: the active domains with their hostdevs, then the configured ones
-/// that are not active.
-fn observe_domains(connection: &Connect, names: &[String]) -> Result<HypervisorView, Error> {
+/// that are not active. The handles of the configured domains that run are kept in `handles`.
+fn observe_domains(
+    connection: &Connect,
+    names: &[String],
+    handles: &mut HashMap<String, Domain>,
+) -> Result<HypervisorView, Error> {
     let lost = |error: &virt::error::Error| Error::ConnectionLost {
         cause: Cause::Libvirt(error.into()),
     };
@@ -435,7 +491,14 @@ fn observe_domains(connection: &Connect, names: &[String]) -> Result<HypervisorV
             let id = handle.id();
             Ok(state.map(|state| ObservedDomain { name, state, id }))
         });
-        release("domain", handle);
+        match &outcome {
+            Ok(Some(domain)) if names.contains(&domain.name) && domain.state.is_running() => {
+                if let Some(replaced) = handles.insert(domain.name.clone(), handle) {
+                    release("domain", replaced);
+                }
+            }
+            _ => release("domain", handle),
+        }
         match outcome {
             Ok(domain) => running.extend(domain),
             Err(StepError::Libvirt(error)) if failure.is_none() => failure = Some(lost(&error)),

@@ -411,3 +411,70 @@ fn real_shut_off_domain_is_inactive_and_unknown_names_are_undefined() {
         );
     }
 }
+
+/// Destroys (a transient domain: removes) the domain `name` when dropped, also when a test fails.
+struct DestroyOnDrop<'a> {
+    libvirt: &'a RealLibvirt,
+    name: String,
+}
+
+impl Drop for DestroyOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.libvirt.virsh(&["destroy", &self.name], "");
+    }
+}
+
+#[test]
+fn real_attach_reaches_a_domain_created_again_under_the_same_name() {
+    let Some(real) =
+        RealLibvirt::from_env("real_attach_reaches_a_domain_created_again_under_the_same_name")
+    else {
+        return;
+    };
+    // A transient guest of its own, so that the shared one is never destroyed.
+    let name = format!("hotplugd-recreated-{}", std::process::id());
+    let template_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/test-guest.xml.in");
+    let domain_type = if std::path::Path::new("/dev/kvm").exists() {
+        "kvm"
+    } else {
+        "qemu"
+    };
+    let xml = std::fs::read_to_string(&template_path)
+        .unwrap()
+        .replace("@NAME@", &name)
+        .replace("@TYPE@", domain_type);
+    let _cleanup = DestroyOnDrop {
+        libvirt: &real,
+        name: name.clone(),
+    };
+    real.virsh(&["create", "/dev/stdin"], &xml).unwrap();
+    let mut libvirt = real.open();
+    let names = [name.clone()];
+    let first_uuid = real.virsh(&["domuuid", &name], "").unwrap();
+    // The observation keeps the running domain's handle for the attaches that follow.
+    assert!(libvirt.observe(&names).unwrap().domains[0]
+        .state
+        .is_running());
+
+    // The domain goes, and a new one (a new UUID) comes under the same name: the kept handle is
+    // libvirt's no more, and the attach looks the domain up again.
+    real.virsh(&["destroy", &name], "").unwrap();
+    real.virsh(&["create", "/dev/stdin"], &xml).unwrap();
+    let second_uuid = real.virsh(&["domuuid", &name], "").unwrap();
+    assert_ne!(first_uuid, second_uuid, "a new domain");
+    let webcam = webcam_on(45, 3);
+    libvirt.attach(&name, &webcam).unwrap();
+    let view = libvirt.observe(&names).unwrap();
+    assert_eq!(
+        view.domains[0].state.hostdevs(),
+        [ObservedHostdev::from(webcam)],
+        "in the new domain"
+    );
+
+    // Between two observations the handle is kept: a second attach goes to the same domain.
+    let second = webcam_on(45, 4);
+    libvirt.attach(&name, &second).unwrap();
+    let view = libvirt.observe(&names).unwrap();
+    assert_eq!(view.domains[0].state.hostdevs().len(), 2, "{view:?}");
+}
