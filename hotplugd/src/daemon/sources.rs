@@ -87,12 +87,17 @@ pub fn start_udev_events(
                 return;
             }
             let source = if from_kernel { "kernel" } else { "udev" };
-            log::debug!("{source}: {} {}", event.action, event.kernel_name);
+            let line = log::log_enabled!(log::Level::Debug)
+                .then(|| format!("{source}: {} {}", event.action, event.kernel_name));
+            // Sent before it is logged: a slow log never delays the attach.
             let _ = sender.send(Trigger::Uevent {
                 action: event.action.to_string(),
                 kernel_name: event.kernel_name,
                 from_kernel,
             });
+            if let Some(line) = line {
+                log::debug!("{line}");
+            }
         }
         Ok(Received::Overflow) => {
             log::debug!("udev: events were lost (receive buffer full): rescanning");
