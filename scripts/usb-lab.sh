@@ -15,17 +15,20 @@
 #
 # What it touches on this machine: it installs what is missing (apt: linux-image-amd64, udev,
 # busybox-static, python3-libvirt, QEMU, libvirt, e2fsprogs; PyPI: virtme-ng into a virtual
-# environment under target/usb-lab/venv), builds target/release/libvirt-usb-hotplugd, and writes only
-# below target/usb-lab/ (state/: the disk image; results/: everything the guest writes, the only
-# directory it can write to). The host's own libvirtd is never contacted: the lab's libvirtd runs in
-# the guest, on the guest's tmpfs /run. The udev package is installed with services kept from
-# starting (no udevd runs on this machine).
+# environment under target/usb-lab/venv; crates.io: libvirt-hotplug-usb 0.1.1, the race check's
+# benchmark peer and no dependency of the project, with `cargo install` into target/usb-lab/peer,
+# logged to target/usb-lab/peer-install.log; when that install fails, e.g. without a network, the
+# race check reports SKIP and the lab goes on), builds target/release/libvirt-usb-hotplugd, and
+# writes only below target/usb-lab/ (state/: the disk image; results/: everything the guest writes,
+# the only directory it can write to). The host's own libvirtd is never contacted: the lab's
+# libvirtd runs in the guest, on the guest's tmpfs /run. The udev package is installed with services
+# kept from starting (no udevd runs on this machine).
 #
 # Bounded: USB_LAB_TIMEOUT (default 1800 s) for the whole script, USB_LAB_GUEST_TIMEOUT (default
 # 900 s) for the guest; on any exit, the QEMU, virtme-ng and QMP server it started are stopped by
-# PID. USB_LAB_ROUNDS (default 3) sets the rounds of the timing check; USB_LAB_BINARY tests that
-# binary instead of building one. --only runs the named checks only (the guest's setup and the
-# recordings always); --record-fixtures copies the recordings of a passing run into
+# PID. USB_LAB_ROUNDS (default 7) sets the rounds of the timing and race checks; USB_LAB_BINARY
+# tests that binary instead of building one. --only runs the named checks only (the guest's setup
+# and the recordings always); --record-fixtures copies the recordings of a passing run into
 # fixtures/data/lab-devices/devices/.
 #
 # The kernel's KVM modules are kept out of the guest (module_blacklist): under TCG the guest CPU
@@ -39,12 +42,18 @@ readonly RESULTS=$LAB_DIR/results
 readonly STATE=$LAB_DIR/state
 readonly TIMEOUT=${USB_LAB_TIMEOUT:-1800}
 readonly GUEST_TIMEOUT=${USB_LAB_GUEST_TIMEOUT:-900}
-readonly ROUNDS=${USB_LAB_ROUNDS:-3}
+readonly ROUNDS=${USB_LAB_ROUNDS:-7}
 readonly VIRTME_NG_VERSION=1.42
 readonly PACKAGES=(linux-image-amd64 udev busybox-static python3-libvirt python3-venv e2fsprogs
     qemu-system-x86 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients pkg-config libvirt-dev)
 readonly FIXTURES=$REPO_DIR/fixtures/data/lab-devices/devices
 readonly BINARY=${USB_LAB_BINARY:-$REPO_DIR/target/release/libvirt-usb-hotplugd}
+# The race check's peer (issue 16): another daemon that attaches on the kernel's add uevent, raced
+# against this one in the same run. A benchmark peer only, installed into the lab's own directory.
+readonly PEER_CRATE=libvirt-hotplug-usb
+readonly PEER_VERSION=0.1.1
+readonly PEER_ROOT=$LAB_DIR/peer
+readonly PEER_BINARY=$PEER_ROOT/bin/$PEER_CRATE
 
 log() { echo "usb-lab: $*" >&2; }
 die() {
@@ -113,6 +122,30 @@ install_packages() {
     fi
 }
 
+# Sets peer (the peer's binary, or empty) and peer_error (why there is none). A failed install is no
+# failure of the lab: the guest's race check then reports SKIP with peer_error.
+peer=""
+peer_error=""
+install_peer() {
+    if [ -n "$only" ] && [[ ",$only," != *,race,* ]]; then
+        peer_error="not installed: --only $only has no race check"
+        return 0
+    fi
+    if [ -x "$PEER_BINARY" ] && [ "$("$PEER_BINARY" --version 2>/dev/null)" = "$PEER_CRATE $PEER_VERSION" ]; then
+        peer=$PEER_BINARY
+        return 0
+    fi
+    log "installing $PEER_CRATE $PEER_VERSION (the race check's peer) into $PEER_ROOT"
+    if cargo install --locked "$PEER_CRATE" --version "$PEER_VERSION" --root "$PEER_ROOT" -j2 \
+        >"$LAB_DIR/peer-install.log" 2>&1 </dev/null &&
+        [ "$("$PEER_BINARY" --version 2>/dev/null)" = "$PEER_CRATE $PEER_VERSION" ]; then
+        peer=$PEER_BINARY
+    else
+        peer_error="cargo install $PEER_CRATE $PEER_VERSION failed: $(tail -n 1 "$LAB_DIR/peer-install.log" 2>/dev/null || true)"
+        log "$peer_error (see $LAB_DIR/peer-install.log); the race check will be skipped"
+    fi
+}
+
 # The newest installed kernel whose modules are there too.
 find_kernel() {
     local image version found=""
@@ -159,10 +192,11 @@ run_guest() {
     qemu_pid_file=$socket_dir/qemu.pid
     qemu_options="$(/usr/bin/python3 "$REPO_DIR/scripts/usb-lab/devices.py" qemu-options "$STATE" "$RESULTS")"
     qemu_options+=" -qmp unix:$socket_dir/qmp.sock,server=on,wait=off -pidfile $qemu_pid_file"
-    /usr/bin/python3 - "$RESULTS/lab.json" "$BINARY" "$ROUNDS" "$only" "$(qemu-system-x86_64 --version | head -1)" <<'EOF'
+    /usr/bin/python3 - "$RESULTS/lab.json" "$BINARY" "$peer" "$peer_error" "$ROUNDS" "$only" "$(qemu-system-x86_64 --version | head -1)" <<'EOF'
 import json, sys
-path, binary, rounds, only, qemu = sys.argv[1:]
-json.dump({"binary": binary, "rounds": int(rounds), "only": [n for n in only.split(",") if n], "qemu_version": qemu}, open(path, "w"))
+path, binary, peer, peer_error, rounds, only, qemu = sys.argv[1:]
+json.dump({"binary": binary, "peer": peer, "peer_error": peer_error, "rounds": int(rounds),
+           "only": [n for n in only.split(",") if n], "qemu_version": qemu}, open(path, "w"))
 EOF
     cat /proc/loadavg >"$RESULTS/loadavg"
     started=$(date +%s.%N)
@@ -196,6 +230,7 @@ main() {
     install_packages
     local kernel
     kernel=$(find_kernel)
+    install_peer
     if [ -z "${USB_LAB_BINARY:-}" ]; then
         log "building the daemon (release profile: the times are the binary users run)"
         (cd "$REPO_DIR" && cargo build --release -q -p hotplugd --bin libvirt-usb-hotplugd -j2)

@@ -6,8 +6,10 @@ Run by scripts/usb-lab.sh inside the guest (Debian's python3, for python3-libvir
 
     guest.py RESULTS_DIR
 
-RESULTS/lab.json (written by the host) gives `binary` (the daemon to test), `rounds` (of the timing
-check), `only` (names of the checks to run; empty: all) and `qemu_version` (for the recordings).
+RESULTS/lab.json (written by the host) gives `binary` (the daemon to test), `peer` (the race check's
+peer, libvirt-hotplug-usb; empty when the host could not install it, `peer_error` says why),
+`rounds` (of the timing and race checks), `only` (names of the checks to run; empty: all) and
+`qemu_version` (for the recordings).
 
 RESULTS/expected-checks lists the checks it will write (the host counts a missing one as failed);
 RESULTS/done is written last. The guest powers off when this program ends.
@@ -23,7 +25,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from devices import FIXED  # noqa: E402
-from lab import Host, Hotplugd, LabError, Libvirt, Results, Uevents, log, monotonic, usb_devices  # noqa: E402
+from lab import Host, Hotplugd, LabError, Libvirt, Peer, Results, Uevents, log, monotonic, usb_devices  # noqa: E402
 from record import record_all  # noqa: E402
 from scenarios import SCENARIOS, reset  # noqa: E402
 
@@ -35,12 +37,14 @@ LIBVIRTD_TIMEOUT = 240
 class Lab:
     """What a scenario works with."""
 
-    def __init__(self, results, host, uevents, libvirt, hotplugd, rounds):
+    def __init__(self, results, host, uevents, libvirt, hotplugd, rounds, peer=None, peer_error=""):
         self.results = results
         self.host = host
         self.uevents = uevents
         self.libvirt = libvirt
         self.hotplugd = hotplugd
+        self.peer = peer  # a Peer, or None (peer_error says why)
+        self.peer_error = peer_error
         self.rounds = rounds
         self.domain = DOMAIN
         self.scratch = SCRATCH
@@ -98,7 +102,7 @@ def main():
     os.makedirs(SCRATCH, exist_ok=True)
 
     subprocess.run(["udevadm", "settle", "--timeout=60"], check=True)
-    uevents = hotplugd = None
+    uevents = hotplugd = peer = None
     libvirt = Libvirt(results, results.timings)
     try:
         libvirt.launch()  # it probes QEMU for a minute: record the devices meanwhile
@@ -115,17 +119,24 @@ def main():
         libvirt.connect(LIBVIRTD_TIMEOUT)
         libvirt.create_domain(DOMAIN)
         hotplugd = Hotplugd(settings["binary"], results, SCRATCH)
+        peer_error = settings.get("peer_error") or "no peer binary given in lab.json"
+        if settings.get("peer"):
+            if os.access(settings["peer"], os.X_OK):
+                peer = Peer(settings["peer"], results, SCRATCH)
+            else:
+                peer_error = f"the peer binary {settings['peer']} is not executable in the guest"
         results.check(
             "PASS", "setup",
             f"libvirtd answered after {results.timings['libvirtd-ready']:.1f} s, inner TCG domain {DOMAIN} "
             f"started in {results.timings['inner-domain-start']:.1f} s",
         )
-        run_scenarios(Lab(results, Host(results), uevents, libvirt, hotplugd, settings["rounds"]), only)
+        lab = Lab(results, Host(results), uevents, libvirt, hotplugd, settings["rounds"], peer, peer_error)
+        run_scenarios(lab, only)
     except Exception as error:  # noqa: BLE001 - the setup failed: nothing else can run
         traceback.print_exc()
         results.check("FAIL", "setup", f"{type(error).__name__}: {error}")
     finally:
-        for part in (hotplugd, libvirt, uevents):
+        for part in (hotplugd, peer, libvirt, uevents):
             if part is not None:
                 try:
                     part.stop()

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import shutil
 import subprocess
 import threading
 import time
@@ -384,7 +385,9 @@ class Hotplugd:
 
     def start(self, name, config):
         """Starts `-v run CONFIG`, logging to the results directory, and waits for its first reconcile."""
-        self.log_path = self.results.file(f"daemon-{name}.log")
+        # The log is written to the guest's tmpfs (a write to the results directory is a 9p round
+        # trip to the host, in the middle of what is timed) and copied to the results on stop.
+        self.log_path = os.path.join(self.scratch, f"daemon-{name}.log")
         self.log_file = open(self.log_path, "w", encoding="utf-8")
         self.process = subprocess.Popen([self.binary, "-v", "run", config], stdout=self.log_file, stderr=subprocess.STDOUT)
         self.wait_reconciles(1, timeout=120)
@@ -411,6 +414,87 @@ class Hotplugd:
         if self.process is not None:
             stop_process(self.process, "the daemon")
             self.log_file.close()
+            shutil.copy(self.log_path, self.results.file(os.path.basename(self.log_path)))
+            self.process = None
+
+
+class Peer:
+    """libvirt-hotplug-usb, the race check's benchmark peer, as a child process: it attaches a
+    matching device on the kernel's `add` uevent (read from its own netlink socket, no udev) and
+    detaches it on the kernel's `remove`; libvirt names its hostdevs (`hostdev0`, ...)."""
+
+    NETLINK_KOBJECT_UEVENT = 15
+    # x86_64 syscall numbers: glibc's recv() is recvfrom(2).
+    RECEIVING = {45: "recvfrom", 47: "recvmsg"}
+
+    def __init__(self, binary, results, scratch):
+        self.binary = binary
+        self.results = results
+        self.scratch = scratch
+        self.process = None
+        self.log_path = None
+
+    def version(self):
+        completed = subprocess.run([self.binary, "--version"], capture_output=True, text=True, timeout=30)
+        return completed.stdout.strip()
+
+    def start(self, name, domain, rule, timeout=60):
+        """Starts `-c URI -d DOMAIN -r RULE -v`, logging to RESULTS/peer-NAME.log, and waits until it
+        is in its event loop (see `listening`)."""
+        # On the guest's tmpfs, copied to the results on stop, as the daemon's.
+        self.log_path = os.path.join(self.scratch, f"peer-{name}.log")
+        self.log_file = open(self.log_path, "w", encoding="utf-8")
+        self.process = subprocess.Popen(
+            [self.binary, "-c", Libvirt.URI, "-d", domain, "-r", rule, "-v"],
+            stdout=self.log_file, stderr=subprocess.STDOUT,
+        )
+        started = monotonic()
+        wait_until(self.listening, timeout, f"the peer's event loop (see {os.path.basename(self.log_path)})")
+        log(f"the peer (pid {self.process.pid}) receives on its uevent socket {monotonic() - started:.2f} s after its start")
+
+    def netlink_sockets(self):
+        """The inodes of the process's sockets that are kernel-uevent netlink sockets."""
+        uevent_inodes = set()
+        with open("/proc/net/netlink", encoding="utf-8") as netlink:
+            next(netlink)  # sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+            for line in netlink:
+                fields = line.split()
+                if len(fields) >= 10 and int(fields[1]) == self.NETLINK_KOBJECT_UEVENT:
+                    uevent_inodes.add(fields[9])
+        found = {}
+        directory = f"/proc/{self.process.pid}/fd"
+        for fd in os.listdir(directory):
+            try:
+                target = os.readlink(os.path.join(directory, fd))
+            except OSError:
+                continue
+            match = re.fullmatch(r"socket:\[(\d+)\]", target)
+            if match and match.group(1) in uevent_inodes:
+                found[int(fd)] = match.group(1)
+        return found
+
+    def listening(self):
+        """Whether the peer has opened its uevent socket and finished its startup pass (connect to
+        libvirt, stale sweep, scan): its main thread is blocked receiving on that socket. The peer
+        opens the socket before the startup pass and receives only in its event loop; it prints no
+        line when the pass ends, so its /proc/PID/syscall tells."""
+        if self.process.poll() is not None:
+            raise LabError(f"the peer exited with {self.process.returncode} (see {os.path.basename(self.log_path)})")
+        try:
+            sockets = self.netlink_sockets()
+            with open(f"/proc/{self.process.pid}/syscall", encoding="ascii") as syscall:
+                fields = syscall.read().split()
+        except (OSError, ValueError):
+            return False
+        if not sockets or len(fields) < 2 or not fields[0].isdigit():
+            return False  # "running", or not in a system call
+        return int(fields[0]) in self.RECEIVING and int(fields[1], 16) in sockets
+
+    def stop(self):
+        if self.process is not None:
+            stop_process(self.process, "the peer")
+            self.log_file.close()
+            shutil.copy(self.log_path, self.results.file(os.path.basename(self.log_path)))
             self.process = None
 
 
