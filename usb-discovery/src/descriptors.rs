@@ -55,6 +55,20 @@ pub fn announced_classes(bytes: &[u8]) -> Result<Vec<u8>, String> {
     Ok(classes)
 }
 
+/// The vendor id, product id and device class of the device descriptor at the start of `bytes`,
+/// or `None` when they do not start with one.
+pub(crate) fn descriptor_identity(bytes: &[u8]) -> Option<(u16, u16, u8)> {
+    let descriptor = bytes.get(..DEVICE_DESCRIPTOR_LEN)?;
+    if usize::from(descriptor[0]) != DEVICE_DESCRIPTOR_LEN || descriptor[1] != DEVICE_DESCRIPTOR {
+        return None;
+    }
+    Some((
+        u16::from_le_bytes([descriptor[8], descriptor[9]]),
+        u16::from_le_bytes([descriptor[10], descriptor[11]]),
+        descriptor[4],
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

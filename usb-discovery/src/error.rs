@@ -31,6 +31,14 @@ pub enum Error {
         /// What is wrong with it, with the value.
         reason: String,
     },
+    /// The kernel's uevent of a device lacks a key, or one does not parse.
+    #[error("the kernel's uevent of {devpath}: {reason}")]
+    BadUevent {
+        /// The event's `DEVPATH`.
+        devpath: String,
+        /// What is wrong, with the value.
+        reason: String,
+    },
     /// The device's udev database record cannot be read.
     #[error(transparent)]
     UdevRecord(#[from] udev_db::Error),
@@ -80,6 +88,7 @@ impl Error {
             Error::ReadFile { source, .. } | Error::ListDevices { source, .. } => is_gone(source),
             Error::UdevRecord(udev_db::Error::Read { source, .. }) => is_gone(source),
             Error::BadValue { .. }
+            | Error::BadUevent { .. }
             | Error::OpenUeventMonitor { .. }
             | Error::ReceiveUevent { .. }
             | Error::StartUeventThread { .. }

@@ -44,6 +44,7 @@
 //! `encode_udev_message` and `UeventSender` build and inject synthetic events in tests.
 #![forbid(unsafe_code)]
 
+mod announcement;
 mod descriptors;
 mod device;
 mod error;
@@ -51,6 +52,7 @@ mod host_use;
 mod sysfs;
 mod uevent;
 
+pub use announcement::Announcement;
 pub use descriptors::{announced_classes, MASS_STORAGE_CLASS};
 pub use device::UsbDevice;
 pub use error::Error;
@@ -61,8 +63,8 @@ pub use uevent::{
     encode_kernel_message, encode_udev_message, UeventSender, UDEV_HEADER_LEN, UDEV_MONITOR_MAGIC,
 };
 pub use uevent::{
-    DropReason, MessageSource, MonitorThread, Received, UdevHeader, UeventAction, UeventMessage,
-    UeventMonitor, UsbUevent, MAX_MESSAGE_LEN,
+    may_be_usb_device, DropReason, MessageSource, MonitorThread, Received, UdevHeader,
+    UeventAction, UeventMessage, UeventMonitor, UsbUevent, MAX_MESSAGE_LEN,
 };
 
 /// A device seen on the kernel's own `add` uevent, before the kernel has configured it.
@@ -77,9 +79,11 @@ pub use uevent::{
 /// storage, which the in-use guard would need to look at once its block devices exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Glance {
-    /// The device, without its strings, its interfaces (`interfaces_announced` is `None`), the
-    /// kernel's `uevent` keys among its properties (the `uevent` file may wait for the lock too),
-    /// its udev properties when udev has not run yet, and its host use.
+    /// The device, without its strings, its interfaces (`interfaces_announced` is `None`), its
+    /// udev properties when udev has not run yet, and its host use; a glance at sysfs has none of
+    /// the kernel's `uevent` keys among its properties either (the `uevent` file may wait for the
+    /// lock too), one from the kernel's message ([`Discovery::glance_announced`]) all of them but
+    /// `DRIVER`.
     pub device: UsbDevice,
     /// Whether the device may hold block devices: its device class or the class of an interface
     /// of any configuration is mass storage (08), or its descriptors could not be read (in doubt).
@@ -130,6 +134,14 @@ pub trait Discovery {
                     .any(|interface| interface.class == MASS_STORAGE_CLASS),
             device,
         }))
+    }
+
+    /// A glance at the device the kernel's `add` uevent `announcement` is of, its ids, numbers
+    /// and class taken from the message (see [`Announcement`]): `Ok(None)` when it is gone. (This
+    /// default glances at it by its name; [`SysfsDiscovery`] reads only its `descriptors` and
+    /// its udev record.)
+    fn glance_announced(&self, announcement: &Announcement) -> Result<Option<Glance>, Error> {
+        self.glance(&announcement.kernel_name)
     }
 
     /// Every USB device present that could be read; each one that could not is logged as a warning

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use hotplug_match::Interface;
 use udev_db::{UdevDatabase, UdevRecord, Uevent};
 
+use crate::descriptors::descriptor_identity;
 use crate::host_use::HostUseReader;
 use crate::{
-    announced_classes, Discovery, Error, Glance, Scan, Unreadable, UsbDevice, MASS_STORAGE_CLASS,
+    announced_classes, Announcement, Discovery, Error, Glance, Scan, Unreadable, UsbDevice,
+    MASS_STORAGE_CLASS,
 };
 
 /// Reads USB devices from `<root>/sys/bus/usb/devices` and `<root>/run/udev/data`, and how the
@@ -61,13 +63,7 @@ impl SysfsDiscovery {
         };
         let descriptors = self.bus_devices.join(kernel_name).join("descriptors");
         let may_be_storage = match read_bytes(&descriptors) {
-            Ok(bytes) => match announced_classes(&bytes) {
-                Ok(classes) => classes.contains(&MASS_STORAGE_CLASS),
-                Err(reason) => {
-                    log::debug!("{}: {reason}: taken as storage", descriptors.display());
-                    true
-                }
-            },
+            Ok(bytes) => storage_in(&descriptors, &bytes),
             // Gone with the device; a device without the file is in doubt.
             Err(error) if error.is_vanished() && !self.bus_devices.join(kernel_name).exists() => {
                 return Ok(None)
@@ -76,6 +72,83 @@ impl SysfsDiscovery {
                 log::debug!("{error}: taken as storage");
                 true
             }
+        };
+        Ok(Some(Glance {
+            device,
+            may_be_storage,
+        }))
+    }
+
+    /// A glance at the device `announcement` names, its facts taken from the kernel's message:
+    /// the only reads are its `descriptors` file (whether it may be storage, and that the device
+    /// there is still the one announced) and its udev database record. `None` when its folder is
+    /// gone; an error when the device there now has other ids than the announced one (replaced
+    /// since the event: in doubt).
+    pub fn glance_announced_at(
+        &self,
+        announcement: &Announcement,
+    ) -> Result<Option<Glance>, Error> {
+        let folder = self.bus_devices.join(&announcement.kernel_name);
+        let path = folder.join("descriptors");
+        let may_be_storage = match read_bytes(&path) {
+            Ok(bytes) => {
+                if let Some(there) = descriptor_identity(&bytes) {
+                    let announced = (
+                        announcement.vendor_id,
+                        announcement.product_id,
+                        announcement.device_class[0],
+                    );
+                    if there != announced {
+                        return Err(Error::BadValue {
+                            path,
+                            reason: format!(
+                                "its device descriptor says {:04x}:{:04x} class {:02x}, the kernel's \
+                                 add announced {:04x}:{:04x} class {:02x}: replaced since",
+                                there.0, there.1, there.2, announced.0, announced.1, announced.2
+                            ),
+                        });
+                    }
+                }
+                storage_in(&path, &bytes)
+            }
+            Err(error) if error.is_vanished() && !folder.exists() => return Ok(None),
+            Err(error) => {
+                log::debug!("{error}: taken as storage");
+                true
+            }
+        };
+        let (major, minor) = announcement.dev;
+        let record = self.udev.char_device(major, minor)?;
+        let uevent = Uevent {
+            properties: announcement.uevent_keys.iter().fold(
+                udev_db::Properties::new(),
+                |mut properties, (key, value)| {
+                    properties.set(key, value);
+                    properties
+                },
+            ),
+        };
+        let [device_class, device_subclass, device_protocol] = announcement.device_class;
+        let device = UsbDevice {
+            bus: announcement.bus,
+            device: announcement.device,
+            vendor_id: announcement.vendor_id,
+            product_id: announcement.product_id,
+            device_class,
+            device_subclass,
+            device_protocol,
+            interfaces: Vec::new(),
+            interfaces_announced: None,
+            kernel_name: announcement.kernel_name.clone(),
+            manufacturer: None,
+            product: None,
+            serial: None,
+            properties: udevadm_properties(&announcement.devpath, &uevent, record.as_ref()),
+            tags: tags_of(record.as_ref()),
+            current_tags: current_tags_of(record.as_ref()),
+            initialized: record.is_some(),
+            devpath: announcement.devpath.clone(),
+            host_use: Vec::new(),
         };
         Ok(Some(Glance {
             device,
@@ -148,11 +221,8 @@ impl SysfsDiscovery {
             product: string("product")?,
             serial: string("serial")?,
             properties: udevadm_properties(&devpath, &uevent, record.as_ref()),
-            tags: record.iter().flat_map(|r| r.tags.iter().cloned()).collect(),
-            current_tags: record
-                .iter()
-                .flat_map(|r| r.current_tags().iter().cloned())
-                .collect::<BTreeSet<_>>(),
+            tags: tags_of(record.as_ref()),
+            current_tags: current_tags_of(record.as_ref()),
             initialized: record.is_some(),
             devpath,
             host_use: Vec::new(),
@@ -186,6 +256,18 @@ impl SysfsDiscovery {
     }
 }
 
+/// Whether the descriptors `bytes` (read from `path`) say the device may be storage: its class or
+/// an interface's is mass storage, or they do not parse (in doubt).
+fn storage_in(path: &Path, bytes: &[u8]) -> bool {
+    match announced_classes(bytes) {
+        Ok(classes) => classes.contains(&MASS_STORAGE_CLASS),
+        Err(reason) => {
+            log::debug!("{}: {reason}: taken as storage", path.display());
+            true
+        }
+    }
+}
+
 /// How much of a device to read.
 #[derive(Debug, Clone, Copy)]
 enum Depth<'a> {
@@ -205,6 +287,13 @@ impl Discovery for SysfsDiscovery {
 
     fn glance(&self, kernel_name: &str) -> Result<Option<Glance>, Error> {
         match self.glance_at(kernel_name) {
+            Err(error) if error.is_vanished() => Ok(None),
+            other => other,
+        }
+    }
+
+    fn glance_announced(&self, announcement: &Announcement) -> Result<Option<Glance>, Error> {
+        match self.glance_announced_at(announcement) {
             Err(error) if error.is_vanished() => Ok(None),
             other => other,
         }
@@ -255,6 +344,19 @@ impl Discovery for SysfsDiscovery {
         scan.unreadable.sort();
         Ok(scan)
     }
+}
+
+/// The tags of a device's udev record (none without one).
+fn tags_of(record: Option<&UdevRecord>) -> BTreeSet<String> {
+    record.iter().flat_map(|r| r.tags.iter().cloned()).collect()
+}
+
+/// The current tags of a device's udev record (none without one).
+fn current_tags_of(record: Option<&UdevRecord>) -> BTreeSet<String> {
+    record
+        .iter()
+        .flat_map(|r| r.current_tags().iter().cloned())
+        .collect()
 }
 
 /// The property set `udevadm info --query=all` prints, in the order udev builds it (a later key

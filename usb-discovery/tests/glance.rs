@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use fixtures::{lab_recordings, recordings, FixtureTree, Recording, UsbDeviceBuilder};
+use fixtures::{every_recording, FixtureTree, Recording, UsbDeviceBuilder};
 use usb_discovery::{Discovery, SysfsDiscovery, UsbDevice, MASS_STORAGE_CLASS};
 
 fn keyboard() -> UsbDeviceBuilder {
@@ -168,21 +168,12 @@ fn assert_glance_agrees(recording: &Recording, root: &Path, kernel_name: &str) {
 
 #[test]
 fn every_recorded_device_is_glanced_at_as_read_whole() {
-    let all: Vec<Recording> = recordings()
-        .expect("real recordings")
-        .into_iter()
-        .chain(lab_recordings().expect("lab recordings"))
-        .collect();
+    let all = every_recording().expect("the recordings");
     assert!(all.len() > 30, "{} recordings", all.len());
     let mut storage = 0;
     for recording in &all {
         let files = recording.device_files().expect("recording loads");
-        let kernel_name = files
-            .devpath
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let kernel_name = files.kernel_name().to_owned();
         let tree = FixtureTree::new().expect("tree");
         tree.add(&files).expect("device written");
         assert_glance_agrees(recording, tree.root(), &kernel_name);

@@ -52,7 +52,7 @@ pub fn encode_udev_message<'a>(
 
 /// A kernel-format message: `ACTION@DEVPATH\0` (from those two properties, empty when absent), then
 /// each property as `KEY=value\0`, in the order given.
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub fn encode_kernel_message<'a>(
     properties: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Vec<u8> {

@@ -328,8 +328,56 @@ impl UsbUevent {
     }
 }
 
+/// Whether `bytes` may be the message of a `usb_device` event, found without parsing it: `false`
+/// only when its property block has no `SUBSYSTEM=usb` or no `DEVTYPE=usb_device` (the last of
+/// a repeated key counting, as in [`UeventMessage::parse`]), so that [`UeventMessage::usb_device`]
+/// of it would be `None`. It allocates nothing; a message whose property block cannot be found
+/// may be one (the parse says why it is dropped).
+///
+/// ```
+/// use usb_discovery::may_be_usb_device;
+///
+/// let device = b"add@/devices/usb1/1-4\0ACTION=add\0DEVPATH=/devices/usb1/1-4\0SUBSYSTEM=usb\0\
+///     DEVTYPE=usb_device\0SEQNUM=7\0";
+/// let interface = b"add@/devices/usb1/1-4/1-4:1.0\0ACTION=add\0DEVPATH=/devices/usb1/1-4/1-4:1.0\0\
+///     SUBSYSTEM=usb\0DEVTYPE=usb_interface\0SEQNUM=8\0";
+/// assert!(may_be_usb_device(device));
+/// assert!(!may_be_usb_device(interface));
+/// ```
+pub fn may_be_usb_device(bytes: &[u8]) -> bool {
+    let block = if bytes.starts_with(UDEV_PREFIX) {
+        udev_property_block(bytes).ok().map(|(_, block)| block)
+    } else {
+        bytes
+            .iter()
+            .position(|&b| b == 0)
+            .map(|nul| &bytes[nul + 1..])
+    };
+    let Some(block) = block else {
+        return true;
+    };
+    let (mut subsystem, mut devtype) = (None, None);
+    for entry in block.split(|&b| b == 0) {
+        if let Some(value) = entry.strip_prefix(b"SUBSYSTEM=") {
+            subsystem = Some(value);
+        } else if let Some(value) = entry.strip_prefix(b"DEVTYPE=") {
+            devtype = Some(value);
+        }
+    }
+    subsystem == Some(b"usb".as_slice()) && devtype == Some(b"usb_device".as_slice())
+}
+
 /// udev's format: the header, then the property block it points at.
 fn parse_udev(bytes: &[u8]) -> Result<UeventMessage, DropReason> {
+    let (header, block) = udev_property_block(bytes)?;
+    let properties = parse_properties(block)?;
+    let action = required(&properties, "ACTION")?.to_owned();
+    let devpath = required(&properties, "DEVPATH")?.to_owned();
+    build(MessageSource::Udev(header), &action, devpath, properties)
+}
+
+/// The header of a message in udev's format, and the property block it points at.
+fn udev_property_block(bytes: &[u8]) -> Result<(UdevHeader, &[u8]), DropReason> {
     let word = |index: usize| -> Option<[u8; 4]> {
         let start = UDEV_PREFIX.len().checked_add(index.checked_mul(4)?)?;
         bytes.get(start..start.checked_add(4)?)?.try_into().ok()
@@ -371,10 +419,7 @@ fn parse_udev(bytes: &[u8]) -> Result<UeventMessage, DropReason> {
         .checked_add(len)
         .ok_or_else(|| out_of_bounds.clone())?;
     let block = bytes.get(start..end).ok_or(out_of_bounds)?;
-    let properties = parse_properties(block)?;
-    let action = required(&properties, "ACTION")?.to_owned();
-    let devpath = required(&properties, "DEVPATH")?.to_owned();
-    build(MessageSource::Udev(header), &action, devpath, properties)
+    Ok((header, block))
 }
 
 /// The kernel's format: `action@devpath\0` then the property block.

@@ -22,7 +22,8 @@ mod sender;
 #[cfg(feature = "testing")]
 pub use encode::{encode_kernel_message, encode_udev_message};
 pub use message::{
-    DropReason, MessageSource, UdevHeader, UeventAction, UeventMessage, UsbUevent, MAX_MESSAGE_LEN,
+    may_be_usb_device, DropReason, MessageSource, UdevHeader, UeventAction, UeventMessage,
+    UsbUevent, MAX_MESSAGE_LEN,
 };
 #[cfg(feature = "testing")]
 pub use message::{UDEV_HEADER_LEN, UDEV_MONITOR_MAGIC};

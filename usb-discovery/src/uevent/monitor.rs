@@ -15,7 +15,7 @@ use rustix::net::{
     RecvFlags, ReturnFlags, SocketFlags, SocketType,
 };
 
-use super::message::{DropReason, UeventMessage, UsbUevent, MAX_MESSAGE_LEN};
+use super::message::{may_be_usb_device, DropReason, UeventMessage, UsbUevent, MAX_MESSAGE_LEN};
 use crate::Error;
 
 /// The netlink multicast group of the kernel's own uevents.
@@ -57,6 +57,8 @@ pub enum Received {
 pub struct UeventMonitor {
     socket: OwnedFd,
     buffer: Vec<u8>,
+    /// Whether messages of anything but a `usb_device` are passed over unparsed.
+    usb_devices_only: bool,
 }
 
 impl UeventMonitor {
@@ -112,7 +114,18 @@ impl UeventMonitor {
         Ok(UeventMonitor {
             socket,
             buffer: vec![0; MAX_MESSAGE_LEN],
+            usb_devices_only: false,
         })
+    }
+
+    /// The monitor, receiving only the events of USB devices from now on: a message (from a
+    /// trusted sender) of another subsystem or device type is passed over without being parsed
+    /// (see [`may_be_usb_device`](crate::may_be_usb_device)), never a [`Received::Other`]. A
+    /// plugged device sends dozens of events of its interfaces, input and HID devices, twice
+    /// (the kernel's and udev's), all on the busiest moment of its configuration.
+    pub fn only_usb_devices(mut self) -> UeventMonitor {
+        self.usb_devices_only = true;
+        self
     }
 
     /// Waits for the next message and says what it was.
@@ -206,7 +219,8 @@ impl UeventMonitor {
         }
     }
 
-    /// One `recvmsg`; `None` when it was interrupted or nothing was waiting.
+    /// One `recvmsg`; `None` when it was interrupted, nothing was waiting or the message was
+    /// passed over (see [`UeventMonitor::only_usb_devices`]).
     fn receive(&mut self, flags: RecvFlags) -> Result<Option<Received>, Error> {
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -241,7 +255,7 @@ impl UeventMonitor {
             sender,
             sender_uid,
         };
-        Ok(Some(datagram.classify()))
+        Ok(datagram.classify(self.usb_devices_only))
     }
 }
 
@@ -315,20 +329,25 @@ struct Datagram<'a> {
 
 impl Datagram<'_> {
     /// The checks of systemd's sd-device monitor, in its order: length, sender, then content.
-    fn classify(&self) -> Received {
+    /// `None` when `usb_devices_only` and the message is surely of something else.
+    fn classify(&self, usb_devices_only: bool) -> Option<Received> {
         if self.truncated || self.len > MAX_MESSAGE_LEN {
-            return Received::Dropped(DropReason::Oversized { len: self.len });
+            return Some(Received::Dropped(DropReason::Oversized { len: self.len }));
         }
         if let Err(reason) = check_sender(self.sender, self.sender_uid) {
-            return Received::Dropped(reason);
+            return Some(Received::Dropped(reason));
         }
-        match UeventMessage::parse(self.bytes) {
+        if usb_devices_only && !may_be_usb_device(self.bytes) {
+            return None;
+        }
+        Some(match UeventMessage::parse(self.bytes) {
             Ok(message) => match message.usb_device() {
                 Some(device) => Received::Device(device),
+                None if usb_devices_only => return None,
                 None => Received::Other(message),
             },
             Err(reason) => Received::Dropped(reason),
-        }
+        })
     }
 }
 
@@ -427,10 +446,12 @@ mod tests {
             sender: udev_group(4321),
             sender_uid: root(),
         };
-        assert_eq!(
-            datagram.classify(),
-            Received::Dropped(DropReason::Oversized { len: 9000 })
-        );
+        for usb_devices_only in [false, true] {
+            assert_eq!(
+                datagram.classify(usb_devices_only),
+                Some(Received::Dropped(DropReason::Oversized { len: 9000 }))
+            );
+        }
     }
 
     #[test]
@@ -442,10 +463,12 @@ mod tests {
             ("DEVTYPE", "usb_device"),
             ("SEQNUM", "7"),
         ]);
-        let Received::Device(device) = trusted(&usb).classify() else {
-            panic!("not a device event");
-        };
-        assert_eq!(device.kernel_name, "3-6");
+        for usb_devices_only in [false, true] {
+            let Some(Received::Device(device)) = trusted(&usb).classify(usb_devices_only) else {
+                panic!("not a device event");
+            };
+            assert_eq!(device.kernel_name, "3-6");
+        }
         let block = encode_udev_message([
             ("ACTION", "add"),
             ("DEVPATH", "/devices/virtual/block/loop0"),
@@ -453,7 +476,47 @@ mod tests {
             ("SEQNUM", "8"),
         ]);
         assert!(
-            matches!(trusted(&block).classify(), Received::Other(message) if message.subsystem == "block")
+            matches!(trusted(&block).classify(false), Some(Received::Other(message)) if message.subsystem == "block")
         );
+        assert_eq!(
+            trusted(&block).classify(true),
+            None,
+            "passed over when only USB devices are wanted"
+        );
+    }
+
+    #[test]
+    fn only_usb_devices_passes_over_exactly_what_is_no_usb_device() {
+        let message = |subsystem: &str, devtype: Option<&str>, repeated: Option<&str>| {
+            let mut properties = vec![
+                ("ACTION", "add"),
+                ("DEVPATH", "/devices/pci0000:00/0000:00:14.0/usb3/3-6"),
+                ("SUBSYSTEM", subsystem),
+            ];
+            properties.extend(devtype.map(|devtype| ("DEVTYPE", devtype)));
+            properties.extend(repeated.map(|subsystem| ("SUBSYSTEM", subsystem)));
+            properties.push(("SEQNUM", "9"));
+            [
+                encode_udev_message(properties.iter().copied()),
+                crate::uevent::encode::encode_kernel_message(properties.iter().copied()),
+            ]
+        };
+        let cases = [
+            message("usb", Some("usb_device"), None),
+            message("usb", Some("usb_interface"), None),
+            message("usb", None, None),
+            message("input", None, None),
+            message("usbmisc", Some("usb_device"), None),
+            message("input", Some("usb_device"), Some("usb")),
+            message("usb", Some("usb_device"), Some("input")),
+        ];
+        for bytes in cases.iter().flatten() {
+            let all = trusted(bytes).classify(false);
+            let only = trusted(bytes).classify(true);
+            match all {
+                Some(Received::Device(_)) => assert_eq!(only, all),
+                _ => assert_eq!(only, None, "{:?}", String::from_utf8_lossy(bytes)),
+            }
+        }
     }
 }
