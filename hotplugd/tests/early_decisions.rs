@@ -12,7 +12,7 @@ use fixtures::{DeviceFiles, FixtureTree, UsbDeviceBuilder};
 use hotplugd::config::{merge, parse_main_file, Config};
 use hotplugd::reconcile::{Change, Mode, Outcome, Reconciler, Refresh};
 use libvirt_sync::{HostdevSpec, Hypervisor, MockHypervisor};
-use usb_discovery::SysfsDiscovery;
+use usb_discovery::{Announcement, SysfsDiscovery, UeventMessage};
 
 const INTERVAL: Duration = Duration::from_secs(60);
 
@@ -72,6 +72,21 @@ impl Host {
             kernel_name: "1-4".to_owned(),
             early,
         }]));
+        assert!(outcome.timings.incremental, "an event names the device");
+        outcome
+    }
+
+    /// The reconcile after the kernel's `add` of `files`, the device taken from its message.
+    fn announced(&mut self, files: &DeviceFiles) -> Outcome {
+        let message = files.kernel_add_message(1);
+        let event = UeventMessage::parse(&message)
+            .ok()
+            .and_then(|message| message.usb_device())
+            .expect("a usb_device event");
+        let announcement = Announcement::from_uevent(&event).expect("complete");
+        let outcome = self.reconcile(&Refresh::Only(vec![Change::Announced(Box::new(
+            announcement,
+        ))]));
         assert!(outcome.timings.incremental, "an event names the device");
         outcome
     }
@@ -178,5 +193,43 @@ fn a_device_whose_descriptors_cannot_be_read_waits_for_udev_s_event() {
         .finish_configuring(&keyboard())
         .expect("configured");
     host.event(false);
+    assert_eq!(host.owned(), [KEYBOARD]);
+}
+
+#[test]
+fn the_kernel_s_message_decides_as_a_glance_at_sysfs_does() {
+    // A rule on ids: attached from the message, mid-configuration; udev's event changes nothing.
+    let mut host = Host::new(config(
+        "    - vendor-id: 0x0627\n      product-id: 0x0001\n",
+    ));
+    host.tree.add_configuring(&keyboard()).expect("plugged");
+    host.announced(&keyboard());
+    assert_eq!(host.owned(), [KEYBOARD], "attached on the kernel's add");
+    host.tree
+        .finish_configuring(&keyboard())
+        .expect("configured");
+    let after_udev = host.event(false);
+    assert!(after_udev.plan.actions.is_empty(), "{:?}", after_udev.plan);
+
+    // A disk waits for udev's event.
+    let disk = UsbDeviceBuilder::usb_disk("1-5", 8).build();
+    let mut host = Host::new(config("    - port: \"1-5\"\n"));
+    host.tree.add_configuring(&disk).expect("plugged");
+    host.announced(&disk);
+    assert_eq!(
+        host.owned(),
+        [],
+        "the in-use guard must see its block devices first"
+    );
+
+    // A rule on interfaces waits until the kernel has configured the device.
+    let mut host = Host::new(config("    - interface-class: 0x03\n"));
+    host.tree.add_configuring(&keyboard()).expect("plugged");
+    host.announced(&keyboard());
+    assert_eq!(host.owned(), [], "its interfaces are not there yet");
+    host.tree
+        .finish_configuring(&keyboard())
+        .expect("configured");
+    host.announced(&keyboard());
     assert_eq!(host.owned(), [KEYBOARD]);
 }

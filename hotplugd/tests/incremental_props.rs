@@ -1,6 +1,7 @@
 //! The incremental path plans what the full path plans. For any sequence of plugs, unplugs and
 //! replugs on a fixture tree, each followed by its udev event or the kernel's (which the rules
-//! here, on ids and ports alone, let decide; or with that event lost), and ticks:
+//! here, on ids and ports alone, let decide; the device taken from the kernel's message or
+//! glanced at in sysfs; or with that event lost), and ticks:
 //! a reconciler that reconciles incrementally on each event it gets (and fully on a tick) plans the
 //! same actions as one that reconciles fully every time, as long as no event was lost; after a
 //! tick both leave the machines in the same state, whatever was lost before.
@@ -14,7 +15,7 @@ use hotplugd::config::{merge, parse_main_file, Config};
 use hotplugd::reconcile::{Change, Mode, Reconciler, Refresh};
 use libvirt_sync::{HostdevSpec, Hypervisor, MockHypervisor, ObservedDomain};
 use proptest::prelude::*;
-use usb_discovery::SysfsDiscovery;
+use usb_discovery::{Announcement, SysfsDiscovery, UeventMessage};
 
 const VENDORS: [u16; 3] = [0x046d, 0x1050, 0x0403];
 const PORTS: u16 = 5;
@@ -120,6 +121,16 @@ impl Host {
     }
 }
 
+/// What the kernel's `add` message of `files` announces.
+fn announced(files: &DeviceFiles) -> Announcement {
+    let message = files.kernel_add_message(1);
+    let event = UeventMessage::parse(&message)
+        .ok()
+        .and_then(|message| message.usb_device())
+        .expect("a usb_device event");
+    Announcement::from_uevent(&event).expect("complete")
+}
+
 fn reconciler(host: &Host, mock: &Arc<Mutex<MockHypervisor>>) -> Reconciler {
     let mock = Arc::clone(mock);
     Reconciler::new(
@@ -161,7 +172,7 @@ proptest! {
 
     #[test]
     fn the_incremental_path_plans_what_the_full_path_plans(
-        steps in proptest::collection::vec((step(), any::<bool>()), 1..24)
+        steps in proptest::collection::vec((step(), any::<bool>(), any::<bool>()), 1..24)
     ) {
         let mut host = Host::new();
         let config = config();
@@ -177,7 +188,7 @@ proptest! {
         reconcile(&mut incremental, &Refresh::Full);
         reconcile(&mut full, &Refresh::Full);
         let mut lost_since_tick = false;
-        for (step, from_kernel) in &steps {
+        for (step, from_kernel, with_message) in &steps {
             let changed = host.carry_out(step);
             let by_full = reconcile(&mut full, &Refresh::Full);
             let lost = matches!(
@@ -186,10 +197,14 @@ proptest! {
             );
             let by_incremental = match (step, changed) {
                 (Step::Tick, _) => Some(reconcile(&mut incremental, &Refresh::Full)),
-                (_, Some(port)) if !lost => Some(reconcile(
-                    &mut incremental,
-                    &Refresh::Only(vec![Change::Device { kernel_name: format!("4-{port}"), early: *from_kernel }]),
-                )),
+                (_, Some(port)) if !lost => {
+                    // The kernel's add, taken from its message or by a glance at sysfs.
+                    let change = match &host.plugged[usize::from(port)] {
+                        Some(files) if *from_kernel && *with_message => Change::Announced(Box::new(announced(files))),
+                        _ => Change::Device { kernel_name: format!("4-{port}"), early: *from_kernel },
+                    };
+                    Some(reconcile(&mut incremental, &Refresh::Only(vec![change])))
+                }
                 // No event (nothing changed, or the event was lost): no reconcile.
                 _ => None,
             };

@@ -393,7 +393,11 @@ fn stages(outcome: &crate::reconcile::Outcome) -> String {
     for done in &outcome.report.outcomes {
         parts.push(format!("{} {}", done.action, ms(done.took)));
     }
-    parts.push(format!("total {}", ms(timings.total)));
+    parts.push(format!(
+        "total {} (cpu {} before the calls)",
+        ms(timings.total),
+        ms(timings.cpu_before_calls)
+    ));
     let path = if timings.incremental {
         "incremental"
     } else {

@@ -6,7 +6,9 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use libvirt_sync::{DomainEvent, DomainEventSource};
-use usb_discovery::{MessageSource, MonitorThread, Received, UeventAction, UeventMonitor};
+use usb_discovery::{
+    Announcement, MessageSource, MonitorThread, Received, UeventAction, UeventMonitor,
+};
 
 use super::Trigger;
 use crate::error_chain;
@@ -73,7 +75,7 @@ pub fn start_udev_events(
         );
     };
     let monitor = match UeventMonitor::open_with_kernel_events() {
-        Ok(monitor) => monitor,
+        Ok(monitor) => monitor.only_usb_devices(),
         Err(error) => {
             no_events(&error);
             return None;
@@ -89,12 +91,24 @@ pub fn start_udev_events(
             let source = if from_kernel { "kernel" } else { "udev" };
             let line = log::log_enabled!(log::Level::Debug)
                 .then(|| format!("{source}: {} {}", event.action, event.kernel_name));
+            // The kernel's add says what a rule on sysfs needs: the device is taken from it.
+            let announced = (from_kernel && event.action == UeventAction::Add)
+                .then(|| Announcement::from_uevent(&event))
+                .and_then(|announced| {
+                    announced
+                        .map_err(|error| log::debug!("{error}: the device is read from sysfs"))
+                        .ok()
+                });
+            let trigger = match announced {
+                Some(announcement) => Trigger::Announced(Box::new(announcement)),
+                None => Trigger::Uevent {
+                    action: event.action.to_string(),
+                    kernel_name: event.kernel_name,
+                    from_kernel,
+                },
+            };
             // Sent before it is logged: a slow log never delays the attach.
-            let _ = sender.send(Trigger::Uevent {
-                action: event.action.to_string(),
-                kernel_name: event.kernel_name,
-                from_kernel,
-            });
+            let _ = sender.send(trigger);
             if let Some(line) = line {
                 log::debug!("{line}");
             }

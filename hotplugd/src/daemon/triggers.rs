@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use usb_discovery::Announcement;
+
 use crate::reconcile::{Change, Refresh};
 
 /// Why the loop should reconcile now (the tick is a wait that timed out, not a trigger).
@@ -26,6 +28,9 @@ pub enum Trigger {
         /// Whether it is the kernel's event (sent before udevd's rules ran), not udev's.
         from_kernel: bool,
     },
+    /// The kernel's own `add` of a USB device, with what its message says of the device, for a
+    /// configuration that needs nothing of udev.
+    Announced(Box<Announcement>),
     /// udev events were lost (the receive buffer overflowed): anything may have changed.
     UeventsLost,
     /// libvirt's device-removed event: the hostdev `alias` left `domain`.
@@ -115,19 +120,21 @@ pub fn gather(triggers: &Receiver<Trigger>, deadline: Instant) -> Gathered {
                 kernel_name,
                 from_kernel,
             } => {
-                let known = changes.iter_mut().find(|change| {
-                    matches!(change, Change::Device { kernel_name: known, .. } if *known == kernel_name)
-                });
-                match known {
-                    // udev's event after the kernel's: not early any more.
-                    Some(Change::Device { early, .. }) => *early = *early && from_kernel,
-                    _ => changes.push(Change::Device {
-                        kernel_name: kernel_name.clone(),
-                        early: from_kernel,
-                    }),
-                }
                 let source = if from_kernel { "kernel" } else { "udev" };
-                format!("{source} {action} {kernel_name}")
+                let cause = format!("{source} {action} {kernel_name}");
+                merge_device_change(
+                    &mut changes,
+                    Change::Device {
+                        kernel_name,
+                        early: from_kernel,
+                    },
+                );
+                cause
+            }
+            Trigger::Announced(announcement) => {
+                let cause = format!("kernel add {}", announcement.kernel_name);
+                merge_device_change(&mut changes, Change::Announced(announcement));
+                cause
             }
             Trigger::HostdevRemoved { domain, alias } => {
                 let cause = format!("{alias} removed from {domain}");
@@ -165,6 +172,29 @@ pub fn gather(triggers: &Receiver<Trigger>, deadline: Instant) -> Gathered {
             .push_str(&format!(" and {} more", causes.len() - SHOWN));
     }
     gathered
+}
+
+/// Adds `change` (of one device) to `changes`, which keep one change a device: a later event of a
+/// device already there takes its place, early only while every event of it was the kernel's
+/// (udev's event after the kernel's: not early any more).
+fn merge_device_change(changes: &mut Vec<Change>, change: Change) {
+    let Some(kernel_name) = change.device().map(str::to_owned) else {
+        changes.push(change);
+        return;
+    };
+    match changes
+        .iter_mut()
+        .find(|known| known.device() == Some(kernel_name.as_str()))
+    {
+        Some(known) if known.is_early() && change.is_early() => *known = change,
+        Some(known) => {
+            *known = Change::Device {
+                kernel_name,
+                early: false,
+            }
+        }
+        None => changes.push(change),
+    }
 }
 
 /// How long the loop has to stop after SIGINT or SIGTERM before the signal thread ends the process
@@ -268,6 +298,87 @@ mod tests {
             "a reload looks at everything"
         );
         assert!(receiver.try_recv().is_err(), "drained");
+    }
+
+    fn announcement(kernel_name: &str) -> Box<Announcement> {
+        let devpath = format!("/devices/pci0000:00/0000:00:14.0/usb3/{kernel_name}");
+        let message = format!(
+            "add@{devpath}\0ACTION=add\0DEVPATH={devpath}\0SUBSYSTEM=usb\0MAJOR=189\0MINOR=261\0\
+             DEVNAME=bus/usb/003/006\0DEVTYPE=usb_device\0PRODUCT=46d/825/12\0TYPE=0/0/0\0\
+             BUSNUM=003\0DEVNUM=006\0SEQNUM=1\0"
+        );
+        let event = usb_discovery::UeventMessage::parse(message.as_bytes())
+            .ok()
+            .and_then(|message| message.usb_device())
+            .expect("a usb_device event");
+        Box::new(Announcement::from_uevent(&event).expect("complete"))
+    }
+
+    fn uevent(action: &str, kernel_name: &str, from_kernel: bool) -> Trigger {
+        Trigger::Uevent {
+            action: action.into(),
+            kernel_name: kernel_name.into(),
+            from_kernel,
+        }
+    }
+
+    #[test]
+    fn the_kernel_s_add_keeps_its_message_until_another_event_of_the_device_comes() {
+        let (sender, receiver) = channel();
+        let gather_now = |triggers: Vec<Trigger>| {
+            for trigger in triggers {
+                sender.send(trigger).expect("open");
+            }
+            gather(&receiver, Instant::now() + Duration::from_secs(5))
+        };
+        let alone = gather_now(vec![Trigger::Announced(announcement("3-6"))]);
+        assert_eq!(
+            alone.refresh,
+            Refresh::Only(vec![Change::Announced(announcement("3-6"))])
+        );
+        assert_eq!(alone.cause, "kernel add 3-6");
+
+        // The kernel's remove after it: early still, by name (a glance finds it gone).
+        let removed = gather_now(vec![
+            Trigger::Announced(announcement("3-6")),
+            uevent("remove", "3-6", true),
+        ]);
+        let by_name = |early| Change::Device {
+            kernel_name: "3-6".into(),
+            early,
+        };
+        assert_eq!(removed.refresh, Refresh::Only(vec![by_name(true)]));
+
+        // udev's event after it, or before it: read whole.
+        for triggers in [
+            vec![
+                Trigger::Announced(announcement("3-6")),
+                uevent("add", "3-6", false),
+            ],
+            vec![
+                uevent("remove", "3-6", false),
+                Trigger::Announced(announcement("3-6")),
+            ],
+        ] {
+            assert_eq!(
+                gather_now(triggers).refresh,
+                Refresh::Only(vec![by_name(false)])
+            );
+        }
+
+        // A kernel's remove, then the add of a new device at the port: the add's message.
+        let replugged = gather_now(vec![
+            uevent("remove", "3-6", true),
+            Trigger::Announced(announcement("3-6")),
+            Trigger::Announced(announcement("3-7")),
+        ]);
+        assert_eq!(
+            replugged.refresh,
+            Refresh::Only(vec![
+                Change::Announced(announcement("3-6")),
+                Change::Announced(announcement("3-7")),
+            ])
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use libvirt_sync::DomainState;
-use usb_discovery::{Discovery, Unreadable};
+use usb_discovery::{Announcement, Discovery, Unreadable};
 
 use super::Observation;
 
@@ -38,6 +38,10 @@ pub enum Change {
         /// waits for udev's event.
         early: bool,
     },
+    /// The kernel's `add` of a device, with the facts its message gives: like an early
+    /// [`Change::Device`], but the device is taken from the message and its descriptors (see
+    /// [`Discovery::glance_announced`]) instead of a glance at sysfs.
+    Announced(Box<Announcement>),
     /// libvirt's device-removed event: the hostdev aliased `alias` left `domain`.
     HostdevRemoved {
         /// The domain.
@@ -45,6 +49,26 @@ pub enum Change {
         /// The hostdev's alias.
         alias: String,
     },
+}
+
+impl Change {
+    /// The kernel name of the device it is of, if it is of one.
+    pub fn device(&self) -> Option<&str> {
+        match self {
+            Change::Device { kernel_name, .. } => Some(kernel_name),
+            Change::Announced(announcement) => Some(&announcement.kernel_name),
+            Change::HostdevRemoved { .. } => None,
+        }
+    }
+
+    /// Whether it is of a device and only the kernel's event of it came yet.
+    pub fn is_early(&self) -> bool {
+        match self {
+            Change::Device { early, .. } => *early,
+            Change::Announced(_) => true,
+            Change::HostdevRemoved { .. } => false,
+        }
+    }
 }
 
 /// The last observation, and what it was made for.
@@ -102,6 +126,44 @@ fn read_early(discovery: &dyn Discovery, kernel_name: &str, rules_need_interface
     }
 }
 
+/// Reads the device of the kernel's `add` `announcement` (see [`read_early`]): from the message
+/// unless a rule looks at interfaces (the device must be configured then, which only sysfs tells).
+fn read_announced(
+    discovery: &dyn Discovery,
+    announcement: &Announcement,
+    rules_need_interfaces: bool,
+) -> Early {
+    if rules_need_interfaces {
+        return read_early(discovery, &announcement.kernel_name, true);
+    }
+    match discovery.glance_announced(announcement) {
+        Ok(Some(glance)) if !glance.may_be_storage => Early::Decided(Box::new(glance.device)),
+        Ok(None) => Early::Gone,
+        _ => Early::Wait,
+    }
+}
+
+/// `observation` with what a kernel event let the daemon know of the device `kernel_name`.
+fn apply_early(observation: &mut Observation, kernel_name: &str, early: Early) {
+    match early {
+        Early::Decided(device) => {
+            observation
+                .devices
+                .retain(|known| known.kernel_name != kernel_name);
+            observation
+                .unreadable
+                .retain(|known| known.kernel_name != kernel_name);
+            observation.devices.push(*device);
+        }
+        Early::Gone => {
+            observation
+                .devices
+                .retain(|known| known.kernel_name != kernel_name);
+        }
+        Early::Wait => {}
+    }
+}
+
 /// `cache` with `changes` applied: each device named read again through `discovery`, each
 /// removed hostdev taken out of its domain. `rules_need_interfaces`: whether a rule looks at
 /// interfaces, so that a kernel event must wait for the kernel to configure the device.
@@ -116,23 +178,8 @@ pub(super) fn refresh(
         match change {
             Change::Device { kernel_name, early } => {
                 if *early {
-                    match read_early(discovery, kernel_name, rules_need_interfaces) {
-                        Early::Decided(device) => {
-                            observation
-                                .devices
-                                .retain(|known| known.kernel_name != *kernel_name);
-                            observation
-                                .unreadable
-                                .retain(|known| known.kernel_name != *kernel_name);
-                            observation.devices.push(*device);
-                        }
-                        Early::Gone => {
-                            observation
-                                .devices
-                                .retain(|known| known.kernel_name != *kernel_name);
-                        }
-                        Early::Wait => {}
-                    }
+                    let early = read_early(discovery, kernel_name, rules_need_interfaces);
+                    apply_early(&mut observation, kernel_name, early);
                     continue;
                 }
                 observation
@@ -149,6 +196,10 @@ pub(super) fn refresh(
                         problem: crate::error_chain(&error),
                     }),
                 }
+            }
+            Change::Announced(announcement) => {
+                let early = read_announced(discovery, announcement, rules_need_interfaces);
+                apply_early(&mut observation, &announcement.kernel_name, early);
             }
             Change::HostdevRemoved { domain, alias } => {
                 for observed in &mut observation.hypervisor.domains {

@@ -42,6 +42,15 @@ pub use outcome::{Failing, Outcome, Timings};
 pub type Connector =
     Box<dyn FnMut(Option<&str>) -> Result<Box<dyn Hypervisor>, libvirt_sync::Error> + Send>;
 
+/// The CPU time the calling thread has run so far.
+fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
+}
+
 /// The identity the daemon attaches a device by.
 pub fn hostdev_of(device: &UsbDevice) -> HostdevSpec {
     HostdevSpec {
@@ -349,6 +358,7 @@ impl Reconciler {
         refresh: &Refresh,
     ) -> Result<Outcome, Error> {
         let started = Instant::now();
+        let cpu_started = thread_cpu_time();
         let names = self.machines_to_observe(config);
         let cache = self
             .cache
@@ -386,6 +396,7 @@ impl Reconciler {
         };
         self.backoff.retain(wanted);
         self.failing.retain(|action, _| wanted(action));
+        timings.cpu_before_calls = thread_cpu_time().saturating_sub(cpu_started);
         let report = match (mode, self.hypervisor.as_mut()) {
             (Mode::Apply, Some((_, hypervisor))) => apply(&plan, hypervisor.as_mut()),
             _ => ApplyReport::default(),

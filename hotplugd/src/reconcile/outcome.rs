@@ -58,6 +58,10 @@ pub struct Timings {
     pub plan: Duration,
     /// The whole reconcile, the libvirt calls included.
     pub total: Duration,
+    /// The CPU time the reconciling thread ran before its first libvirt call (observing and
+    /// planning): what the daemon itself costs on an event, where the wall times above also
+    /// count waiting for the CPU on a busy host.
+    pub cpu_before_calls: Duration,
 }
 
 impl Outcome {
