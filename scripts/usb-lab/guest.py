@@ -8,7 +8,7 @@ Run by scripts/usb-lab.sh inside the guest (Debian's python3, for python3-libvir
 
 RESULTS/lab.json (written by the host) gives `binary` (the daemon to test), `peer` (the race check's
 peer, libvirt-hotplug-usb; empty when the host could not install it, `peer_error` says why),
-`rounds` (of the timing and race checks), `only` (names of the checks to run; empty: all) and
+`rounds` (of the timing check), `race_rounds` (of the race check), `only` (names of the checks to run; empty: all) and
 `qemu_version` (for the recordings).
 
 RESULTS/expected-checks lists the checks it will write (the host counts a missing one as failed);
@@ -37,7 +37,7 @@ LIBVIRTD_TIMEOUT = 240
 class Lab:
     """What a scenario works with."""
 
-    def __init__(self, results, host, uevents, libvirt, hotplugd, rounds, peer=None, peer_error=""):
+    def __init__(self, results, host, uevents, libvirt, hotplugd, rounds, race_rounds, peer=None, peer_error=""):
         self.results = results
         self.host = host
         self.uevents = uevents
@@ -46,6 +46,7 @@ class Lab:
         self.peer = peer  # a Peer, or None (peer_error says why)
         self.peer_error = peer_error
         self.rounds = rounds
+        self.race_rounds = race_rounds
         self.domain = DOMAIN
         self.scratch = SCRATCH
         self.plugged = set()
@@ -130,7 +131,7 @@ def main():
             f"libvirtd answered after {results.timings['libvirtd-ready']:.1f} s, inner TCG domain {DOMAIN} "
             f"started in {results.timings['inner-domain-start']:.1f} s",
         )
-        lab = Lab(results, Host(results), uevents, libvirt, hotplugd, settings["rounds"], peer, peer_error)
+        lab = Lab(results, Host(results), uevents, libvirt, hotplugd, settings["rounds"], settings.get("race_rounds", settings["rounds"]), peer, peer_error)
         run_scenarios(lab, only)
     except Exception as error:  # noqa: BLE001 - the setup failed: nothing else can run
         traceback.print_exc()

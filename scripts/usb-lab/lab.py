@@ -498,6 +498,51 @@ class Peer:
             self.process = None
 
 
+def cpu_ns_by_thread(pid):
+    """The CPU time (ns) each thread of process PID has run so far (the first field of its
+    /proc/PID/task/TID/schedstat), keyed by `TID name`; None when the process is gone."""
+    threads = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as schedstat:
+                ran = int(schedstat.read().split()[0])
+            with open(f"/proc/{pid}/task/{tid}/comm", encoding="utf-8", errors="replace") as comm:
+                name = comm.read().strip()
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended meanwhile
+        threads[f"{tid} {name}"] = ran
+    return threads
+
+
+def cpu_ns(pid):
+    """The CPU time (ns) every thread of process PID has run so far, or None when it is gone."""
+    threads = cpu_ns_by_thread(pid)
+    return None if threads is None else sum(threads.values())
+
+
+def wait_until_quiet(pid, what, timeout=30, interval=0.1, threshold_ns=1_000_000, intervals=3):
+    """Waits until process PID has run less than THRESHOLD_NS of CPU time in each of INTERVALS
+    consecutive INTERVAL-second samples (its start-up work done: it waits for events), at most
+    TIMEOUT seconds. Returns how long it took."""
+    started = monotonic()
+    quiet = 0
+    last = cpu_ns(pid)
+    while quiet < intervals:
+        if monotonic() - started > timeout:
+            raise LabError(f"{what} (pid {pid}) is still busy {timeout} s after its start")
+        time.sleep(interval)
+        now = cpu_ns(pid)
+        if now is None or last is None:
+            raise LabError(f"{what} (pid {pid}) is gone")
+        quiet = quiet + 1 if now - last < threshold_ns else 0
+        last = now
+    return monotonic() - started
+
+
 def usb_devices():
     """The kernel names of every usb_device in sysfs, sorted."""
     names = []
