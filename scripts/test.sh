@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of libvirt-usb-hotplugd: formatting, lints, and the whole test suite, including
 # the tests against a real libvirtd + QEMU/KVM guest, then (as root) the USB lab: the daemon against
-# a real kernel USB stack in a TCG guest (scripts/usb-lab.sh; about 6-10 minutes: 5-7 for the
+# a real kernel USB stack in a TCG guest (scripts/usb-lab.sh; about 7-12 minutes: 6-9 for the
 # guest, and on a new machine the kernel package and the release build). A failed lab check fails
 # the run.
 #
