@@ -356,8 +356,12 @@ def ensure_libvirt_qemu_user():
         passwd.write("libvirt-qemu:x:64055:64055:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin\n")
 
 
-class Hotplugd:
-    """The built binary: one-shot commands, and the daemon as a child process."""
+class LoggedProcess:
+    """A child process whose output goes to a log on the guest's tmpfs (a write to the results
+    directory is a 9p round trip to the host, in the middle of what is timed), copied to the
+    results when it is stopped."""
+
+    WHAT = "the process"
 
     def __init__(self, binary, results, scratch):
         self.binary = binary
@@ -365,6 +369,26 @@ class Hotplugd:
         self.scratch = scratch
         self.process = None
         self.log_path = None
+        self.log_file = None
+
+    def launch(self, log_name, argv):
+        """Starts ARGV, its output in SCRATCH/LOG_NAME."""
+        self.log_path = os.path.join(self.scratch, log_name)
+        self.log_file = open(self.log_path, "w", encoding="utf-8")
+        self.process = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        if self.process is not None:
+            stop_process(self.process, self.WHAT)
+            self.log_file.close()
+            shutil.copy(self.log_path, self.results.file(os.path.basename(self.log_path)))
+            self.process = None
+
+
+class Hotplugd(LoggedProcess):
+    """The built binary: one-shot commands, and the daemon as a child process."""
+
+    WHAT = "the daemon"
 
     def write_config(self, name, machines_yaml, interval="60s"):
         """A configuration file in the guest's scratch directory; MACHINES_YAML is the `machines:` body."""
@@ -385,11 +409,7 @@ class Hotplugd:
 
     def start(self, name, config):
         """Starts `-v run CONFIG`, logging to the results directory, and waits for its first reconcile."""
-        # The log is written to the guest's tmpfs (a write to the results directory is a 9p round
-        # trip to the host, in the middle of what is timed) and copied to the results on stop.
-        self.log_path = os.path.join(self.scratch, f"daemon-{name}.log")
-        self.log_file = open(self.log_path, "w", encoding="utf-8")
-        self.process = subprocess.Popen([self.binary, "-v", "run", config], stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.launch(f"daemon-{name}.log", [self.binary, "-v", "run", config])
         self.wait_reconciles(1, timeout=120)
 
     def reconciles(self):
@@ -410,29 +430,16 @@ class Hotplugd:
 
         wait_until(done, timeout, f"reconcile {count} of the daemon")
 
-    def stop(self):
-        if self.process is not None:
-            stop_process(self.process, "the daemon")
-            self.log_file.close()
-            shutil.copy(self.log_path, self.results.file(os.path.basename(self.log_path)))
-            self.process = None
 
-
-class Peer:
+class Peer(LoggedProcess):
     """libvirt-hotplug-usb, the race check's benchmark peer, as a child process: it attaches a
     matching device on the kernel's `add` uevent (read from its own netlink socket, no udev) and
     detaches it on the kernel's `remove`; libvirt names its hostdevs (`hostdev0`, ...)."""
 
+    WHAT = "the peer"
     NETLINK_KOBJECT_UEVENT = 15
     # x86_64 syscall numbers: glibc's recv() is recvfrom(2).
     RECEIVING = {45: "recvfrom", 47: "recvmsg"}
-
-    def __init__(self, binary, results, scratch):
-        self.binary = binary
-        self.results = results
-        self.scratch = scratch
-        self.process = None
-        self.log_path = None
 
     def version(self):
         completed = subprocess.run([self.binary, "--version"], capture_output=True, text=True, timeout=30)
@@ -441,13 +448,7 @@ class Peer:
     def start(self, name, domain, rule, timeout=60):
         """Starts `-c URI -d DOMAIN -r RULE -v`, logging to RESULTS/peer-NAME.log, and waits until it
         is in its event loop (see `listening`)."""
-        # On the guest's tmpfs, copied to the results on stop, as the daemon's.
-        self.log_path = os.path.join(self.scratch, f"peer-{name}.log")
-        self.log_file = open(self.log_path, "w", encoding="utf-8")
-        self.process = subprocess.Popen(
-            [self.binary, "-c", Libvirt.URI, "-d", domain, "-r", rule, "-v"],
-            stdout=self.log_file, stderr=subprocess.STDOUT,
-        )
+        self.launch(f"peer-{name}.log", [self.binary, "-c", Libvirt.URI, "-d", domain, "-r", rule, "-v"])
         started = monotonic()
         wait_until(self.listening, timeout, f"the peer's event loop (see {os.path.basename(self.log_path)})")
         log(f"the peer (pid {self.process.pid}) receives on its uevent socket {monotonic() - started:.2f} s after its start")
@@ -489,13 +490,6 @@ class Peer:
         if not sockets or len(fields) < 2 or not fields[0].isdigit():
             return False  # "running", or not in a system call
         return int(fields[0]) in self.RECEIVING and int(fields[1], 16) in sockets
-
-    def stop(self):
-        if self.process is not None:
-            stop_process(self.process, "the peer")
-            self.log_file.close()
-            shutil.copy(self.log_path, self.results.file(os.path.basename(self.log_path)))
-            self.process = None
 
 
 def cpu_ns_by_thread(pid):

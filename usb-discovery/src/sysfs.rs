@@ -197,7 +197,7 @@ impl SysfsDiscovery {
         let (major, minor) = parse_dev(&dir.join("dev"))?;
         let record = self.udev.char_device(major, minor)?;
         let interfaces = match depth {
-            Depth::Whole(listed) => Some(self.interfaces_of(&dir, kernel_name, listed)?),
+            Depth::Whole(listed) => Some(interfaces_of(&dir, kernel_name, listed)?),
             Depth::Unlocked => None,
         };
         let (interfaces_announced, interfaces) = interfaces.unwrap_or_default();
@@ -229,31 +229,30 @@ impl SysfsDiscovery {
         };
         Ok(Some(device))
     }
+}
 
-    /// The interface count the device's active configuration announces, and its interfaces:
-    /// `listed` when the bus list gave them all, else found in the device's folder `dir`.
-    fn interfaces_of(
-        &self,
-        dir: &Path,
-        kernel_name: &str,
-        listed: Option<&InterfaceNames>,
-    ) -> Result<(Option<u8>, Vec<Interface>), Error> {
-        // Read before the interfaces are listed: the kernel answers `bNumInterfaces` under the
-        // device's lock, which it holds while it configures a new device and adds its interfaces,
-        // so a list made after the answer is complete. A list made before (a full scan lists the
-        // bus folder first) is made again when it is short of the count.
-        let announced: Option<u8> = optional(read_attribute(&dir.join("bNumInterfaces")))?
-            .and_then(|count| count.trim().parse().ok());
-        let found;
-        let names = match listed {
-            Some(names) if announced.is_none_or(|count| names.len() >= usize::from(count)) => names,
-            _ => {
-                found = interfaces_in(dir, kernel_name)?;
-                &found
-            }
-        };
-        Ok((announced, read_interfaces(dir, names)?))
-    }
+/// The interface count the device's active configuration announces, and its interfaces:
+/// `listed` when the bus list gave them all, else found in the device's folder `dir`.
+fn interfaces_of(
+    dir: &Path,
+    kernel_name: &str,
+    listed: Option<&InterfaceNames>,
+) -> Result<(Option<u8>, Vec<Interface>), Error> {
+    // Read before the interfaces are listed: the kernel answers `bNumInterfaces` under the
+    // device's lock, which it holds while it configures a new device and adds its interfaces,
+    // so a list made after the answer is complete. A list made before (a full scan lists the
+    // bus folder first) is made again when it is short of the count.
+    let announced: Option<u8> = optional(read_attribute(&dir.join("bNumInterfaces")))?
+        .and_then(|count| count.trim().parse().ok());
+    let found;
+    let names = match listed {
+        Some(names) if announced.is_none_or(|count| names.len() >= usize::from(count)) => names,
+        _ => {
+            found = interfaces_in(dir, kernel_name)?;
+            &found
+        }
+    };
+    Ok((announced, read_interfaces(dir, names)?))
 }
 
 /// Whether the descriptors `bytes` (read from `path`) say the device may be storage: its class or
