@@ -129,15 +129,10 @@ impl LibvirtHypervisor {
             kind,
             cause,
         };
-        self.connection()
+        let (connection, handles) = self
+            .connection()
             .map_err(|error| attach_error(ErrorKind::Transient, connection_cause(&error)))?;
-        let Some(connection) = &self.connection else {
-            return Err(attach_error(
-                ErrorKind::Transient,
-                Cause::refused("no libvirt connection".to_owned()),
-            ));
-        };
-        let result = attach_through(connection, &mut self.handles, domain, &xml);
+        let result = attach_through(connection, handles, domain, &xml);
         let Err(failure) = result else { return Ok(()) };
         let (kind, cause) = failure.describe(connection);
         if failure.lost_connection(connection) {
@@ -146,11 +141,12 @@ impl LibvirtHypervisor {
         Err(attach_error(kind, cause))
     }
 
-    /// The open connection, (re)opened if there is none or it was lost.
-    fn connection(&mut self) -> Result<&Connect, Error> {
+    /// The open connection, (re)opened if there is none or it was lost, and the domain handles
+    /// kept on it.
+    fn connection(&mut self) -> Result<(&Connect, &mut HashMap<String, Domain>), Error> {
         match self.connection.take() {
             Some(connection) if connection.is_alive().unwrap_or(false) => {
-                Ok(self.connection.insert(connection))
+                Ok((self.connection.insert(connection), &mut self.handles))
             }
             stale => {
                 if let Some(broken) = stale {
@@ -159,7 +155,7 @@ impl LibvirtHypervisor {
                     release("connection", broken);
                 }
                 let fresh = open_connection(self.uri.as_deref())?;
-                Ok(self.connection.insert(fresh))
+                Ok((self.connection.insert(fresh), &mut self.handles))
             }
         }
     }
@@ -173,14 +169,9 @@ impl LibvirtHypervisor {
     }
 
     fn observe_once(&mut self, names: &[String]) -> Result<HypervisorView, Error> {
-        self.connection()?;
-        let Some(connection) = &self.connection else {
-            return Err(Error::ConnectionLost {
-                cause: Cause::refused("no libvirt connection".to_owned()),
-            });
-        };
-        release_handles(&mut self.handles);
-        let result = observe_domains(connection, names, &mut self.handles);
+        let (connection, handles) = self.connection()?;
+        release_handles(handles);
+        let result = observe_domains(connection, names, handles);
         if let Err(Error::ConnectionLost { .. }) = &result {
             self.forget_connection();
         }
@@ -196,7 +187,7 @@ impl LibvirtHypervisor {
             kind,
             cause,
         };
-        let connection = self
+        let (connection, _) = self
             .connection()
             .map_err(|error| detach_error(ErrorKind::Transient, connection_cause(&error)))?;
         let alias = spec.alias();
