@@ -61,17 +61,10 @@ impl SysfsDiscovery {
         let Some(device) = self.read_device_in(&sys, kernel_name, Depth::Unlocked)? else {
             return Ok(None);
         };
-        let descriptors = self.bus_devices.join(kernel_name).join("descriptors");
-        let may_be_storage = match read_bytes(&descriptors) {
-            Ok(bytes) => storage_in(&descriptors, &bytes),
-            // Gone with the device; a device without the file is in doubt.
-            Err(error) if error.is_vanished() && !self.bus_devices.join(kernel_name).exists() => {
-                return Ok(None)
-            }
-            Err(error) => {
-                log::debug!("{error}: taken as storage");
-                true
-            }
+        let may_be_storage = match self.descriptors(kernel_name) {
+            Descriptors::Read(path, bytes) => storage_in(&path, &bytes),
+            Descriptors::Unreadable => true,
+            Descriptors::Gone => return Ok(None),
         };
         Ok(Some(Glance {
             device,
@@ -88,10 +81,8 @@ impl SysfsDiscovery {
         &self,
         announcement: &Announcement,
     ) -> Result<Option<Glance>, Error> {
-        let folder = self.bus_devices.join(&announcement.kernel_name);
-        let path = folder.join("descriptors");
-        let may_be_storage = match read_bytes(&path) {
-            Ok(bytes) => {
+        let may_be_storage = match self.descriptors(&announcement.kernel_name) {
+            Descriptors::Read(path, bytes) => {
                 if let Some(there) = descriptor_identity(&bytes) {
                     let announced = (
                         announcement.vendor_id,
@@ -111,23 +102,15 @@ impl SysfsDiscovery {
                 }
                 storage_in(&path, &bytes)
             }
-            Err(error) if error.is_vanished() && !folder.exists() => return Ok(None),
-            Err(error) => {
-                log::debug!("{error}: taken as storage");
-                true
-            }
+            Descriptors::Unreadable => true,
+            Descriptors::Gone => return Ok(None),
         };
         let (major, minor) = announcement.dev;
         let record = self.udev.char_device(major, minor)?;
-        let uevent = Uevent {
-            properties: announcement.uevent_keys.iter().fold(
-                udev_db::Properties::new(),
-                |mut properties, (key, value)| {
-                    properties.set(key, value);
-                    properties
-                },
-            ),
-        };
+        let mut uevent = Uevent::default();
+        for (key, value) in &announcement.uevent_keys {
+            uevent.properties.set(key, value);
+        }
         let [device_class, device_subclass, device_protocol] = announcement.device_class;
         let device = UsbDevice {
             bus: announcement.bus,
@@ -154,6 +137,20 @@ impl SysfsDiscovery {
             device,
             may_be_storage,
         }))
+    }
+
+    /// The `descriptors` file of the device `kernel_name`.
+    fn descriptors(&self, kernel_name: &str) -> Descriptors {
+        let folder = self.bus_devices.join(kernel_name);
+        let path = folder.join("descriptors");
+        match read_bytes(&path) {
+            Ok(bytes) => Descriptors::Read(path, bytes),
+            Err(error) if error.is_vanished() && !folder.exists() => Descriptors::Gone,
+            Err(error) => {
+                log::debug!("{error}: taken as storage");
+                Descriptors::Unreadable
+            }
+        }
     }
 
     /// Reads one device to `depth`.
@@ -265,6 +262,16 @@ fn storage_in(path: &Path, bytes: &[u8]) -> bool {
             true
         }
     }
+}
+
+/// What reading a device's `descriptors` file gave.
+enum Descriptors {
+    /// Its bytes, and the file's path.
+    Read(PathBuf, Vec<u8>),
+    /// The device is there but its file cannot be read (or it has none): in doubt.
+    Unreadable,
+    /// The device is gone.
+    Gone,
 }
 
 /// How much of a device to read.
