@@ -117,119 +117,128 @@ const KEYBOARD: HostdevSpec = HostdevSpec {
     product_id: 0x0001,
 };
 
+/// How the daemon hears of the kernel's add: by the device's name (a glance at sysfs), or with
+/// the facts of the kernel's message.
+#[derive(Debug, Clone, Copy)]
+enum KernelAdd {
+    ByName,
+    FromMessage,
+}
+
+const EITHER_WAY: [KernelAdd; 2] = [KernelAdd::ByName, KernelAdd::FromMessage];
+
+impl Host {
+    /// The reconcile after the kernel's `add` of `files`, heard of `way`.
+    fn kernel_add(&mut self, way: KernelAdd, files: &DeviceFiles) -> Outcome {
+        match way {
+            KernelAdd::ByName => self.event(true),
+            KernelAdd::FromMessage => self.announced(files),
+        }
+    }
+}
+
 #[test]
 fn a_rule_on_ids_is_decided_on_the_kernel_s_add_while_the_kernel_configures_the_device() {
-    let mut host = Host::new(config(
-        "    - vendor-id: 0x0627\n      product-id: 0x0001\n",
-    ));
-    host.tree.add_configuring(&keyboard()).expect("plugged");
-    host.event(true);
-    assert_eq!(host.owned(), [KEYBOARD], "attached on the kernel's add");
+    for way in EITHER_WAY {
+        let mut host = Host::new(config(
+            "    - vendor-id: 0x0627\n      product-id: 0x0001\n",
+        ));
+        host.tree.add_configuring(&keyboard()).expect("plugged");
+        host.kernel_add(way, &keyboard());
+        assert_eq!(
+            host.owned(),
+            [KEYBOARD],
+            "attached on the kernel's add ({way:?})"
+        );
 
-    // udev's event, once the kernel is done, changes nothing.
-    host.tree
-        .finish_configuring(&keyboard())
-        .expect("configured");
-    let after_udev = host.event(false);
-    assert!(after_udev.plan.actions.is_empty(), "{:?}", after_udev.plan);
-    assert_eq!(host.owned(), [KEYBOARD]);
+        // udev's event, once the kernel is done, changes nothing.
+        host.tree
+            .finish_configuring(&keyboard())
+            .expect("configured");
+        let after_udev = host.event(false);
+        assert!(
+            after_udev.plan.actions.is_empty(),
+            "{way:?}: {:?}",
+            after_udev.plan
+        );
+        assert_eq!(host.owned(), [KEYBOARD], "{way:?}");
 
-    // The kernel's remove takes it away at once too.
-    host.tree.remove(&keyboard()).expect("unplugged");
-    host.event(true);
-    assert_eq!(host.owned(), [], "detached on the kernel's remove");
+        // The kernel's remove takes it away at once too.
+        host.tree.remove(&keyboard()).expect("unplugged");
+        host.event(true);
+        assert_eq!(
+            host.owned(),
+            [],
+            "detached on the kernel's remove ({way:?})"
+        );
+    }
 }
 
 #[test]
 fn a_rule_on_a_port_is_decided_on_the_kernel_s_add_too() {
-    let mut host = Host::new(config("    - port: \"1-4\"\n"));
-    host.tree.add_configuring(&keyboard()).expect("plugged");
-    host.event(true);
-    assert_eq!(host.owned(), [KEYBOARD]);
+    for way in EITHER_WAY {
+        let mut host = Host::new(config("    - port: \"1-4\"\n"));
+        host.tree.add_configuring(&keyboard()).expect("plugged");
+        host.kernel_add(way, &keyboard());
+        assert_eq!(host.owned(), [KEYBOARD], "{way:?}");
+    }
 }
 
 #[test]
 fn a_rule_on_interfaces_waits_until_the_kernel_has_configured_the_device() {
-    let mut host = Host::new(config("    - interface-class: 0x03\n"));
-    host.tree.add_configuring(&keyboard()).expect("plugged");
-    let early = host.event(true);
-    assert!(early.plan.actions.is_empty(), "{:?}", early.plan);
-    assert_eq!(host.owned(), [], "its interfaces are not there yet");
+    for way in EITHER_WAY {
+        let mut host = Host::new(config("    - interface-class: 0x03\n"));
+        host.tree.add_configuring(&keyboard()).expect("plugged");
+        let early = host.kernel_add(way, &keyboard());
+        assert!(early.plan.actions.is_empty(), "{way:?}: {:?}", early.plan);
+        assert_eq!(
+            host.owned(),
+            [],
+            "its interfaces are not there yet ({way:?})"
+        );
 
-    // The kernel's add seen again once the interfaces are all there (a burst of events): decided.
-    host.tree
-        .finish_configuring(&keyboard())
-        .expect("configured");
-    host.event(true);
-    assert_eq!(host.owned(), [KEYBOARD]);
+        // The kernel's add seen again once the interfaces are all there (a burst of events):
+        // decided.
+        host.tree
+            .finish_configuring(&keyboard())
+            .expect("configured");
+        host.kernel_add(way, &keyboard());
+        assert_eq!(host.owned(), [KEYBOARD], "{way:?}");
+    }
 }
 
 #[test]
 fn a_device_that_may_be_storage_waits_for_udev_s_event() {
-    let disk = UsbDeviceBuilder::usb_disk("1-4", 7).build();
-    let mut host = Host::new(config("    - port: \"1-4\"\n"));
-    host.tree.add_configuring(&disk).expect("plugged");
-    host.event(true);
-    assert_eq!(
-        host.owned(),
-        [],
-        "the in-use guard must see its block devices first"
-    );
+    for way in EITHER_WAY {
+        let disk = UsbDeviceBuilder::usb_disk("1-4", 7).build();
+        let mut host = Host::new(config("    - port: \"1-4\"\n"));
+        host.tree.add_configuring(&disk).expect("plugged");
+        host.kernel_add(way, &disk);
+        assert_eq!(
+            host.owned(),
+            [],
+            "the in-use guard must see its block devices first ({way:?})"
+        );
 
-    // Configured and udev done: udev's event decides (the disk is not in use: attached).
-    host.tree.finish_configuring(&disk).expect("configured");
-    host.event(false);
-    assert_eq!(host.owned().len(), 1, "attached on udev's event");
+        // Configured and udev done: udev's event decides (the disk is not in use: attached).
+        host.tree.finish_configuring(&disk).expect("configured");
+        host.event(false);
+        assert_eq!(host.owned().len(), 1, "attached on udev's event ({way:?})");
+    }
 }
 
 #[test]
 fn a_device_whose_descriptors_cannot_be_read_waits_for_udev_s_event() {
-    let mut host = Host::new(config("    - port: \"1-4\"\n"));
-    let dir = host.tree.add_configuring(&keyboard()).expect("plugged");
-    std::fs::remove_file(dir.join("descriptors")).expect("descriptors removed");
-    host.event(true);
-    assert_eq!(host.owned(), [], "in doubt, it waits");
-    host.tree
-        .finish_configuring(&keyboard())
-        .expect("configured");
-    host.event(false);
-    assert_eq!(host.owned(), [KEYBOARD]);
-}
-
-#[test]
-fn the_kernel_s_message_decides_as_a_glance_at_sysfs_does() {
-    // A rule on ids: attached from the message, mid-configuration; udev's event changes nothing.
-    let mut host = Host::new(config(
-        "    - vendor-id: 0x0627\n      product-id: 0x0001\n",
-    ));
-    host.tree.add_configuring(&keyboard()).expect("plugged");
-    host.announced(&keyboard());
-    assert_eq!(host.owned(), [KEYBOARD], "attached on the kernel's add");
-    host.tree
-        .finish_configuring(&keyboard())
-        .expect("configured");
-    let after_udev = host.event(false);
-    assert!(after_udev.plan.actions.is_empty(), "{:?}", after_udev.plan);
-
-    // A disk waits for udev's event.
-    let disk = UsbDeviceBuilder::usb_disk("1-5", 8).build();
-    let mut host = Host::new(config("    - port: \"1-5\"\n"));
-    host.tree.add_configuring(&disk).expect("plugged");
-    host.announced(&disk);
-    assert_eq!(
-        host.owned(),
-        [],
-        "the in-use guard must see its block devices first"
-    );
-
-    // A rule on interfaces waits until the kernel has configured the device.
-    let mut host = Host::new(config("    - interface-class: 0x03\n"));
-    host.tree.add_configuring(&keyboard()).expect("plugged");
-    host.announced(&keyboard());
-    assert_eq!(host.owned(), [], "its interfaces are not there yet");
-    host.tree
-        .finish_configuring(&keyboard())
-        .expect("configured");
-    host.announced(&keyboard());
-    assert_eq!(host.owned(), [KEYBOARD]);
+    for way in EITHER_WAY {
+        let mut host = Host::new(config("    - port: \"1-4\"\n"));
+        let dir = host.tree.add_configuring(&keyboard()).expect("plugged");
+        std::fs::remove_file(dir.join("descriptors")).expect("descriptors removed");
+        host.kernel_add(way, &keyboard());
+        assert_eq!(host.owned(), [], "in doubt, it waits ({way:?})");
+        host.tree
+            .finish_configuring(&keyboard())
+            .expect("configured");
+        host.event(false);
+        assert_eq!(host.owned(), [KEYBOARD], "{way:?}");
+    }
 }

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use libvirt_sync::DomainState;
-use usb_discovery::{Announcement, Discovery, Unreadable};
+use usb_discovery::{Announcement, Discovery, Glance, Unreadable};
 
 use super::Observation;
 
@@ -119,7 +119,13 @@ fn read_early(discovery: &dyn Discovery, kernel_name: &str, rules_need_interface
             _ => Early::Wait,
         };
     }
-    match discovery.glance(kernel_name) {
+    decide(discovery.glance(kernel_name))
+}
+
+/// What a glance on the kernel's event decides: the device, unless it may be storage or could
+/// not be read.
+fn decide(glance: Result<Option<Glance>, usb_discovery::Error>) -> Early {
+    match glance {
         Ok(Some(glance)) if !glance.may_be_storage => Early::Decided(Box::new(glance.device)),
         Ok(None) => Early::Gone,
         _ => Early::Wait,
@@ -136,11 +142,7 @@ fn read_announced(
     if rules_need_interfaces {
         return read_early(discovery, &announcement.kernel_name, true);
     }
-    match discovery.glance_announced(announcement) {
-        Ok(Some(glance)) if !glance.may_be_storage => Early::Decided(Box::new(glance.device)),
-        Ok(None) => Early::Gone,
-        _ => Early::Wait,
-    }
+    decide(discovery.glance_announced(announcement))
 }
 
 /// `observation` with what a kernel event let the daemon know of the device `kernel_name`.
